@@ -1,0 +1,307 @@
+"""The one module that knows which array libraries exist.
+
+Everything the Python array API standard leaves out lives here: choosing a library and a device,
+moving arrays between the host and the device, random numbers, and waiting for a GPU to finish.
+The rest of xpnet receives a :class:`Backend` and uses its ``xp`` namespace, so layers, losses,
+optimizers and the training loop contain no backend branches.
+
+Backends: ``"numpy"`` (CPU), ``"cupy"`` (CUDA GPUs), ``"torch"`` (CPU or CUDA tensors),
+``"array_api_strict"`` (the conformance checker) and ``"auto"`` (CuPy when it imports and sees a
+CUDA device, else NumPy).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
+DTYPES = ("float32", "float64")
+
+
+class BackendError(ValueError):
+    """A backend or device was asked for that cannot be used here; the message says why."""
+
+
+@dataclass(frozen=True, eq=False)
+class Backend:
+    """An array namespace ``xp`` together with the device arrays are placed on.
+
+    ``name`` is one of :data:`BACKENDS`; ``xp`` is the array-API namespace (the array-api-compat
+    wrapper for NumPy, CuPy and PyTorch); ``device`` is the library's own device object.
+    """
+
+    name: str
+    xp: Any
+    device: Any
+    _lib: Any = field(repr=False, default=None)
+
+    # ----------------------------------------------------------------- dtypes and arrays
+    def dtype(self, name: str) -> Any:
+        """The namespace's floating dtype called ``name`` ("float32" or "float64")."""
+        if name not in DTYPES:
+            raise ValueError(f"unknown dtype {name!r}; valid dtypes: {', '.join(DTYPES)}")
+        return getattr(self.xp, name)
+
+    def owns(self, x: Any) -> bool:
+        """Whether ``x`` is already an array of this backend (namespace and device)."""
+        if not array_api_compat.is_array_api_obj(x) or isinstance(x, (int, float)):
+            return False
+        try:
+            same_ns = array_api_compat.array_namespace(x) is self.xp
+        except TypeError:
+            return False
+        return same_ns and _same_device(array_api_compat.device(x), self.device)
+
+    def asarray(self, x: Any, dtype: Any = None, copy: bool = False) -> Any:
+        """Return ``x`` as an array of this backend on its device, converting only if needed.
+
+        ``x`` may be an array of this backend (returned as is, or cast), an array of another
+        backend (copied through the host), or anything NumPy can read. With ``copy=True`` the
+        result never shares memory with ``x`` (parameters that will be updated in place).
+        """
+        xp = self.xp
+        if self.owns(x):
+            if dtype is not None and x.dtype != dtype:
+                return xp.astype(x, dtype)
+            return xp.asarray(x, copy=True) if copy else x
+        host = to_numpy(x)
+        return xp.asarray(host, dtype=dtype, device=self.device, copy=True if copy else None)
+
+    def synchronize(self) -> None:
+        """Block until every queued GPU kernel has finished (a no-op on the CPU)."""
+        if self.name == "cupy":
+            self._lib.cuda.Device(self.device.id).synchronize()
+        elif self.name == "torch" and self.device.type == "cuda":
+            self._lib.cuda.synchronize(self.device)
+
+    @property
+    def is_gpu(self) -> bool:
+        """True when arrays live in GPU memory."""
+        return self.name == "cupy" or (self.name == "torch" and self.device.type == "cuda")
+
+    def describe(self) -> str:
+        """A short human-readable name, e.g. ``cupy (cuda:0, NVIDIA H100)``."""
+        if self.name == "cupy":
+            props = self._lib.cuda.runtime.getDeviceProperties(self.device.id)
+            gpu = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+            return f"cupy (cuda:{self.device.id}, {gpu})"
+        if self.name == "torch" and self.device.type == "cuda":
+            return f"torch ({self.device}, {self._lib.cuda.get_device_name(self.device)})"
+        return f"{self.name} ({self.device})"
+
+    def device_label(self) -> str:
+        """The device as a plain string: ``cpu``, ``cuda:0``."""
+        if self.name == "cupy":
+            return f"cuda:{self.device.id}"
+        return str(self.device) if self.name == "torch" else "cpu"
+
+    # ----------------------------------------------------------------- random numbers
+    def generator(self, seed: int | None = None) -> Generator:
+        """A seeded random source for this backend (see :class:`Generator`)."""
+        return Generator(self, seed)
+
+
+class Generator:
+    """Random numbers for one network or one fit.
+
+    Initial weights and shuffling orders are drawn on the host from a NumPy ``Generator`` and
+    moved once, so a given seed gives the same weights and batches on every backend. Per-step
+    draws (dropout masks) use :meth:`uniform`: on CPU backends they come from the same host
+    generator, so they too are identical across NumPy, PyTorch-CPU and array-api-strict; on a
+    GPU they come from the device's own generator (seeded from the host one) so that no
+    host-to-device copy happens inside a training step.
+    """
+
+    def __init__(self, backend: Backend, seed: int | None = None):
+        self.backend = backend
+        self.host = np.random.default_rng(seed)
+        self._device_rng: Any = None
+
+    def host_normal(self, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
+        """Float64 draws from N(0, scale^2) on the host."""
+        return self.host.normal(0.0, scale, size=shape)
+
+    def host_uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
+        """Float64 draws from U(-bound, bound) on the host."""
+        return self.host.uniform(-bound, bound, size=shape)
+
+    def permutation(self, n: int) -> Any:
+        """A random permutation of ``range(n)``, drawn on the host, as a device index array."""
+        perm = self.host.permutation(n)
+        return self.backend.xp.asarray(perm, device=self.backend.device)
+
+    def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
+        """Draws from U[0, 1) of the given dtype on the backend's device."""
+        be = self.backend
+        if not be.is_gpu:
+            draw = self.host.random(size=shape, dtype=np.float64)
+            return be.xp.asarray(draw, dtype=dtype, device=be.device)
+        if self._device_rng is None:
+            seed = int(self.host.integers(2**63 - 1))
+            if be.name == "cupy":
+                with be.device:
+                    self._device_rng = be._lib.random.default_rng(seed)
+            else:
+                self._device_rng = be._lib.Generator(device=be.device)
+                self._device_rng.manual_seed(seed)
+        if be.name == "cupy":
+            with be.device:
+                return self._device_rng.random(size=shape, dtype=dtype)
+        return be._lib.rand(shape, generator=self._device_rng, device=be.device, dtype=dtype)
+
+    # The host generator's state is plain JSON, which is what checkpoints store.
+    def get_state(self) -> dict:
+        return self.host.bit_generator.state
+
+    def set_state(self, state: dict) -> None:
+        self.host.bit_generator.state = state
+        self._device_rng = None
+
+
+# --------------------------------------------------------------------- resolving a backend
+def resolve(backend: str | Backend = "auto", device: Any = None) -> Backend:
+    """Turn a backend name (and optional device) into a :class:`Backend`.
+
+    ``device`` is a CuPy device index (``0``, ``"cuda:1"``) or a torch device string
+    (``"cpu"``, ``"cuda:0"``). Raises :class:`BackendError` with the reason and the fix when the
+    backend cannot be used.
+    """
+    if isinstance(backend, Backend):
+        if device is not None:
+            raise BackendError("pass either a Backend object or a device, not both")
+        return backend
+    if not isinstance(backend, str):
+        raise TypeError(f"backend must be a name or a Backend, not {type(backend).__name__}")
+    name = backend.lower().replace("-", "_")
+    if name == "auto":
+        try:
+            return _cupy(device)
+        except BackendError:
+            return _numpy(device)
+    makers = {"numpy": _numpy, "cupy": _cupy, "torch": _torch, "array_api_strict": _strict}
+    if name not in makers:
+        raise BackendError(
+            f"unknown backend {backend!r}; valid backends: auto, {', '.join(BACKENDS)}"
+        )
+    return makers[name](device)
+
+
+def _import(module: str, fix: str) -> Any:
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise BackendError(f"the {module} backend is not installed ({exc}); {fix}") from None
+
+
+def _cpu_only(name: str, device: Any) -> None:
+    if device not in (None, "cpu"):
+        raise BackendError(f"the {name} backend runs on the CPU only; got device={device!r}")
+
+
+def _numpy(device: Any) -> Backend:
+    _cpu_only("numpy", device)
+    from array_api_compat import numpy as xp
+
+    return Backend("numpy", xp, "cpu", np)
+
+
+def _strict(device: Any) -> Backend:
+    _cpu_only("array_api_strict", device)
+    xs = _import("array_api_strict", "install it with: pip install array-api-strict")
+    return Backend("array_api_strict", xs, xs.Device("CPU_DEVICE"), xs)
+
+
+def _cuda_index(device: Any) -> int:
+    if device is None:
+        return 0
+    if isinstance(device, int):
+        return device
+    text = str(device)
+    if text.startswith("cuda:"):
+        text = text[5:]
+    if text.isdigit():
+        return int(text)
+    raise BackendError(f"the cupy backend takes a CUDA device index like 0 or 'cuda:0', not {device!r}")
+
+
+def _cupy(device: Any) -> Backend:
+    cp = _import("cupy", "install the GPU extra: pip install 'xpnet[gpu]'")
+    try:
+        count = cp.cuda.runtime.getDeviceCount()
+    except Exception as exc:  # CUDARuntimeError when there is no driver
+        raise BackendError(f"cupy is installed but no CUDA device can be used ({exc})") from None
+    if count == 0:
+        raise BackendError("cupy is installed but this machine has no CUDA device")
+    index = _cuda_index(device)
+    if not 0 <= index < count:
+        raise BackendError(f"CUDA device {index} does not exist; this machine has {count}")
+    from array_api_compat import cupy as xp
+
+    return Backend("cupy", xp, cp.cuda.Device(index), cp)
+
+
+def _torch(device: Any) -> Backend:
+    torch = _import("torch", "install PyTorch: pip install 'xpnet[torch]'")
+    try:
+        dev = torch.device(device if device is not None else "cpu")
+    except (RuntimeError, TypeError) as exc:
+        raise BackendError(f"invalid torch device {device!r}: {exc}") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise BackendError("torch is installed but sees no CUDA device; use device='cpu'")
+        if dev.index is None:
+            dev = torch.device("cuda", torch.cuda.current_device())
+        if dev.index >= torch.cuda.device_count():
+            raise BackendError(f"CUDA device {dev.index} does not exist for torch")
+    elif dev.type != "cpu":
+        raise BackendError(f"xpnet supports torch devices 'cpu' and 'cuda:N', not {device!r}")
+    from array_api_compat import torch as xp
+
+    return Backend("torch", xp, dev, torch)
+
+
+def _same_device(a: Any, b: Any) -> bool:
+    return a == b or str(a) == str(b)
+
+
+# --------------------------------------------------------------------- host transfers
+def to_numpy(x: Any) -> np.ndarray:
+    """Copy an array of any supported backend (or anything NumPy can read) to a NumPy array."""
+    if isinstance(x, np.ndarray):
+        return x
+    if array_api_compat.is_cupy_array(x):
+        return x.get()
+    if array_api_compat.is_torch_array(x):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+# --------------------------------------------------------------------- what is available
+def available() -> list[dict[str, Any]]:
+    """One entry per backend: name, whether it can be used, version and devices, or why not."""
+    out = []
+    for name in BACKENDS:
+        entry: dict[str, Any] = {"backend": name}
+        try:
+            be = resolve(name)
+            lib = be._lib
+            entry.update(available=True, version=getattr(lib, "__version__", "?"))
+            if name == "cupy":
+                n = lib.cuda.runtime.getDeviceCount()
+                entry["devices"] = [resolve("cupy", i).describe() for i in range(n)]
+            elif name == "torch":
+                devs = ["cpu"]
+                if lib.cuda.is_available():
+                    devs += [f"cuda:{i}" for i in range(lib.cuda.device_count())]
+                entry["devices"] = devs
+            else:
+                entry["devices"] = ["cpu"]
+        except BackendError as exc:
+            entry.update(available=False, reason=str(exc))
+        out.append(entry)
+    return out

@@ -1,0 +1,158 @@
+"""Layers. Each ``forward`` returns ``(Y, backprop)``; the closure holds what the backward pass
+needs, so nothing can go stale between a forward and its backward.
+
+``backprop(D, input_grad=True)`` takes the gradient of the cost with respect to the layer's
+output and returns ``(dX, grads)``: the gradient with respect to its input (``None`` when
+``input_grad`` is false, which the first layer uses to skip a GEMM nothing needs) and the
+gradients of its parameters, in the order of :meth:`params`.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from . import activations
+from . import init as initialisers
+from .activations import Activation
+from .backend import Backend, Generator
+
+Array = Any
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, not {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value}")
+    return int(value)
+
+
+class Dense:
+    """A fully connected layer: ``Z = X @ W + b``, ``A = f(Z)``.
+
+    ``W`` has shape (fan_in, fan_out) and ``b`` shape (fan_out,): rows are examples, so this is
+    the textbook's ``z = W a + b`` transposed. Parameters are created when the layer joins a
+    :class:`~xpnet.Network` (which knows the backend, dtype and seed).
+    """
+
+    def __init__(
+        self,
+        fan_in: int,
+        fan_out: int,
+        activation: str | Activation = "relu",
+        init: str | None = None,
+        bias_init: str = "zeros",
+    ):
+        self.fan_in = _positive_int("fan_in", fan_in)
+        self.fan_out = _positive_int("fan_out", fan_out)
+        self.activation = activations.get(activation)
+        self.init = init if init is not None else initialisers.default_for(self.activation.name)
+        initialisers.get(self.init)  # fail now on a typo, not at build time
+        if bias_init not in initialisers.BIAS_INITS:
+            raise ValueError(
+                f"unknown bias initialiser {bias_init!r}; valid: {', '.join(initialisers.BIAS_INITS)}"
+            )
+        self.bias_init = bias_init
+        self.W: Array = None
+        self.b: Array = None
+
+    def build(self, backend: Backend, rng: Generator, dtype: Any) -> None:
+        """Draw W and b on the host with ``rng`` and move them to the backend once."""
+        W = initialisers.get(self.init)(rng.host, self.fan_in, self.fan_out, self.activation.name)
+        b = initialisers.bias(rng.host, self.fan_out, self.bias_init)
+        self.W = backend.xp.asarray(W, dtype=dtype, device=backend.device)
+        self.b = backend.xp.asarray(b, dtype=dtype, device=backend.device)
+
+    def params(self) -> list[Array]:
+        return [self.W, self.b]
+
+    def set_params(self, params: list[Array]) -> None:
+        self.W, self.b = params
+
+    def forward(
+        self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
+        activate: bool = True,
+    ) -> tuple[Array, Any]:
+        """``Z = X @ W + b`` and ``A = f(Z)``; with ``activate=False`` return ``Z`` and expect
+        ``dC/dZ`` in backprop (the network does this when the cost fuses with ``f``).
+
+        Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
+        (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below).
+        """
+        W, b, act = self.W, self.b, self.activation
+        Z = X @ W + b
+        A = act.f(xp, Z) if activate else Z
+
+        def backprop(D: Array, input_grad: bool = True) -> tuple[Array, list[Array]]:
+            dZ = act.backward(xp, Z, A, D) if activate else D
+            dW = X.T @ dZ
+            db = xp.sum(dZ, axis=0)
+            dX = dZ @ W.T if input_grad else None
+            return dX, [dW, db]
+
+        return A, backprop
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "type": "Dense", "fan_in": self.fan_in, "fan_out": self.fan_out,
+            "activation": self.activation.config(), "init": self.init,
+            "bias_init": self.bias_init,
+        }
+
+    def __repr__(self) -> str:
+        return f"Dense({self.fan_in}, {self.fan_out}, activation={self.activation.name!r})"
+
+
+class Dropout:
+    """Inverted dropout: in training each input is kept with probability ``1 - rate`` and scaled
+    by ``1/(1 - rate)`` so that the expected activation is unchanged; at inference the layer is
+    the identity. The same mask multiplies the gradient on the way back.
+    """
+
+    def __init__(self, rate: float):
+        if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
+            raise TypeError(f"dropout rate must be a number in [0, 1), not {rate!r}")
+        if not 0.0 <= rate < 1.0:
+            raise ValueError(f"dropout rate must be in [0, 1), not {rate}")
+        self.rate = float(rate)
+
+    def build(self, backend: Backend, rng: Generator, dtype: Any) -> None:
+        """Dropout has no parameters."""
+
+    def params(self) -> list[Array]:
+        return []
+
+    def set_params(self, params: list[Array]) -> None:
+        if params:
+            raise ValueError("Dropout has no parameters")
+
+    def forward(
+        self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None
+    ) -> tuple[Array, Any]:
+        if not training or self.rate == 0.0:
+            return X, lambda D, input_grad=True: (D, [])
+        if rng is None:
+            raise ValueError("Dropout needs a random generator in training mode")
+        keep = rng.uniform(tuple(X.shape), X.dtype) >= self.rate
+        mask = xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
+        return X * mask, lambda D, input_grad=True: (D * mask, [])
+
+    def config(self) -> dict[str, Any]:
+        return {"type": "Dropout", "rate": self.rate}
+
+    def __repr__(self) -> str:
+        return f"Dropout({self.rate})"
+
+
+def from_config(cfg: dict[str, Any]) -> Dense | Dropout:
+    """Rebuild a layer (without parameters) from :meth:`config`'s dict."""
+    kind = cfg.get("type")
+    if kind == "Dense":
+        return Dense(
+            cfg["fan_in"], cfg["fan_out"], activations.get(cfg["activation"]),
+            init=cfg.get("init"), bias_init=cfg.get("bias_init", "zeros"),
+        )
+    if kind == "Dropout":
+        return Dropout(cfg["rate"])
+    raise ValueError(f"unknown layer type {kind!r} in model config")

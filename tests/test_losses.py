@@ -1,0 +1,94 @@
+"""Costs against their formulas written out in NumPy float64, and BP1 against finite differences."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from xpnet import activations, losses
+from xpnet.backend import to_numpy
+
+RNG = np.random.default_rng(3)
+M, K = 6, 4
+P = RNG.dirichlet(np.ones(K), size=M)          # rows of probabilities
+LABELS = RNG.integers(0, K, M)
+ONEHOT = np.eye(K)[LABELS]
+BITS = (RNG.random((M, K)) > 0.5).astype(float)
+
+
+def ref_value(name, a, y):
+    if name == "mse":
+        return ((a - y) ** 2).sum() / (2 * len(a))
+    if name == "binary_cross_entropy":
+        return -(y * np.log(a) + (1 - y) * np.log(1 - a)).sum() / len(a)
+    return -(y * np.log(a)).sum() / len(a)
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+def test_value_and_gradient(backend, name):
+    xp = backend.xp
+    y = BITS if name == "binary_cross_entropy" else ONEHOT
+    loss = losses.get(name)
+    A, Y = backend.asarray(P, xp.float64), backend.asarray(y, xp.float64)
+    assert float(loss.value(xp, A, Y)) == pytest.approx(ref_value(name, P, y), rel=1e-13)
+    g = to_numpy(loss.gradient(xp, A, Y))
+    h = 1e-7
+    fd = np.zeros_like(P)
+    for idx in np.ndindex(P.shape):
+        up, dn = P.copy(), P.copy()
+        up[idx] += h
+        dn[idx] -= h
+        fd[idx] = (ref_value(name, up, y) - ref_value(name, dn, y)) / (2 * h)
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("name,act", [("cross_entropy", "softmax"),
+                                      ("binary_cross_entropy", "sigmoid")])
+def test_fused_pairs(backend, name, act):
+    """Value from logits equals the value from probabilities; the fused error (A - Y)/M equals
+    the chain rule through the activation."""
+    xp = backend.xp
+    y = BITS if name == "binary_cross_entropy" else ONEHOT
+    loss, f = losses.get(name), activations.get(act)
+    assert loss.fused(act) and not loss.fused("identity")
+    z = RNG.normal(size=(M, K)) * 2
+    Z, Y = backend.asarray(z, xp.float64), backend.asarray(y, xp.float64)
+    A = f(xp, Z)
+    assert float(loss.value_from_logits(xp, Z, Y)) == pytest.approx(
+        float(loss.value(xp, A, Y)), rel=1e-12)
+    chain = f.backward(xp, Z, A, loss.gradient(xp, A, Y))
+    np.testing.assert_allclose(to_numpy(loss.fused_error(xp, A, Y)), to_numpy(chain),
+                               rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("name", losses.NAMES)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_probabilities_of_exactly_zero_and_one(backend, name, dtype):
+    xp = backend.xp
+    a = np.array([[0.0, 1.0], [1.0, 0.0]])
+    y = np.array([[1.0, 0.0], [1.0, 0.0]])
+    A, Y = backend.asarray(a, backend.dtype(dtype)), backend.asarray(y, backend.dtype(dtype))
+    loss = losses.get(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        v, g = loss.value(xp, A, Y), loss.gradient(xp, A, Y)
+        if loss.value_from_logits is not None:
+            Z = backend.asarray([[-1000.0, 1000.0], [1000.0, -1000.0]], backend.dtype(dtype))
+            vz = loss.value_from_logits(xp, Z, Y)
+            assert np.isfinite(float(vz)) and vz.dtype == Z.dtype
+    assert np.isfinite(float(v)) and np.all(np.isfinite(to_numpy(g)))
+    assert v.dtype == A.dtype and g.dtype == A.dtype
+
+
+def test_cross_entropy_from_logits_is_exact_for_huge_margins(numpy_backend):
+    xp = numpy_backend.xp
+    Z = xp.asarray([[0.0, 800.0]])
+    Y = xp.asarray([[1.0, 0.0]])
+    assert float(losses.get("cross_entropy").value_from_logits(xp, Z, Y)) == pytest.approx(800.0)
+
+
+def test_unknown_loss_lists_valid_ones():
+    with pytest.raises(ValueError, match="valid losses: mse, binary_cross_entropy, cross_entropy"):
+        losses.get("crossentropy")
