@@ -1,29 +1,22 @@
 """xpnet: dense neural networks with batched backpropagation written once against the Python
 array API standard, running on NumPy, CuPy, PyTorch and array-api-strict."""
 
-from . import activations, backend, init, losses, optim
-from .backend import Backend, BackendError, resolve
-from .gradcheck import gradcheck
-from .layers import Dense, Dropout
-from .network import Network
-from .optim import SGD, Adam
-
 __version__ = "0.1.0"
 
+from . import activations, backend, datasets, init, losses, metrics, optim, schedules  # noqa: E402
+from .backend import Backend, BackendError, resolve  # noqa: E402
+from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
+from .gradcheck import gradcheck  # noqa: E402
+from .io import load, save  # noqa: E402
+from .layers import Dense, Dropout  # noqa: E402
+from .network import Network  # noqa: E402
+from .optim import SGD, Adam  # noqa: E402
+from .preprocess import Scaler  # noqa: E402
+from .train import EarlyStopping, History, cross_validate, evaluate, fit  # noqa: E402
+
 __all__ = [
-    "Adam",
-    "Backend",
-    "BackendError",
-    "Dense",
-    "Dropout",
-    "Network",
-    "SGD",
-    "activations",
-    "backend",
-    "gradcheck",
-    "init",
-    "losses",
-    "optim",
-    "resolve",
-    "__version__",
+    "Adam", "Backend", "BackendError", "DataError", "Dense", "Dropout", "EarlyStopping",
+    "History", "ModelFileError", "Network", "SGD", "Scaler", "TrainingDiverged", "activations",
+    "backend", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
+    "losses", "metrics", "optim", "resolve", "save", "schedules", "__version__",
 ]

@@ -226,7 +226,9 @@ def _cuda_index(device: Any) -> int:
         text = text[5:]
     if text.isdigit():
         return int(text)
-    raise BackendError(f"the cupy backend takes a CUDA device index like 0 or 'cuda:0', not {device!r}")
+    raise BackendError(
+        f"the cupy backend takes a CUDA device index like 0 or 'cuda:0', not {device!r}"
+    )
 
 
 def _cupy(device: Any) -> Backend:

@@ -50,9 +50,8 @@ class Dense:
         self.init = init if init is not None else initialisers.default_for(self.activation.name)
         initialisers.get(self.init)  # fail now on a typo, not at build time
         if bias_init not in initialisers.BIAS_INITS:
-            raise ValueError(
-                f"unknown bias initialiser {bias_init!r}; valid: {', '.join(initialisers.BIAS_INITS)}"
-            )
+            valid = ", ".join(initialisers.BIAS_INITS)
+            raise ValueError(f"unknown bias initialiser {bias_init!r}; valid: {valid}")
         self.bias_init = bias_init
         self.W: Array = None
         self.b: Array = None

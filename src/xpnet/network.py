@@ -64,6 +64,9 @@ class Network:
         self.seed = seed
         self.layers: list[Layer] = _make_layers(layers, hidden, output, init, bias_init, dropout)
         self.rng = self.backend.generator(seed)
+        # What the model file keeps beside the parameters (set by the fit loop or the CLI):
+        self.preprocessing: Any = None      # a fitted xpnet.preprocess.Scaler, applied by users
+        self.class_names: list[str] | None = None
         for layer in self.layers:
             layer.build(self.backend, self.rng, self.dtype)
 
@@ -98,7 +101,8 @@ class Network:
         if len(params) != 2 * len(dense):
             raise ValueError(f"expected {2 * len(dense)} parameter arrays, got {len(params)}")
         for i, layer in enumerate(dense):
-            new = [self.backend.asarray(p, self.dtype, copy=True) for p in params[2 * i : 2 * i + 2]]
+            new = [self.backend.asarray(p, self.dtype, copy=True)
+                   for p in params[2 * i : 2 * i + 2]]
             for old, p in zip(layer.params(), new):
                 if tuple(p.shape) != tuple(old.shape):
                     raise ValueError(
@@ -158,10 +162,12 @@ class Network:
 
     def _objective(
         self, X: Array, Y: Array, *, training: bool, n: int | None, grads: bool
-    ) -> tuple[Array, list[tuple[Array, Array]] | None]:
-        """The cost ``C`` (0-d array) and, if asked, ``[(dW, db), ...]`` by BP1-BP4."""
+    ) -> tuple[Array, list[tuple[Array, Array]] | None, Array]:
+        """The cost ``C`` (0-d array), ``[(dW, db), ...]`` by BP1-BP4 if asked (else None),
+        and the output layer's result: ``Z_L`` when the cost fuses with the output activation
+        (see :meth:`_classes`), ``A_L`` otherwise."""
         xp, loss = self.xp, self.loss
-        fused = loss.fused(self.output_activation)
+        fused = self.fused
         last = len(self.layers) - 1
         backprops = []
         A = X
@@ -177,7 +183,7 @@ class Network:
         if self.l2:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
         if not grads:
-            return C, None
+            return C, None, A
         # BP1: the output error; then BP2-BP4 layer by layer, down to the first Dense layer.
         D = loss.fused_error(xp, self.dense_layers[-1].activation.f(xp, A), Y) if fused \
             else loss.gradient(xp, A, Y)
@@ -190,14 +196,27 @@ class Network:
         out.reverse()
         if self.l2:
             out = [(dW + (self.l2 / n) * d.W, db) for (dW, db), d in zip(out, dense)]
-        return C, out
+        return C, out, A
+
+    def _classes(self, out: Array, logits: bool = False) -> Array:
+        """Class decisions from outputs (or targets): the row argmax, or ``out >= 0.5`` for a
+        single output (``Z >= 0`` when ``out`` holds logits, the same decision)."""
+        xp = self.xp
+        if self.n_outputs == 1:
+            return xp.astype(out[:, 0] >= (0.0 if logits else 0.5), xp.int64)
+        return xp.argmax(out, axis=1)
+
+    @property
+    def fused(self) -> bool:
+        """Whether the cost fuses with the output activation (the output layer then hands
+        logits to the cost)."""
+        return self.loss.fused(self.output_activation)
 
     def cost(self, X: Any, Y: Any, n: int | None = None) -> float:
         """The cost over (X, Y) as a Python float: the mean over the batch, plus
         ``lambda/(2n) sum W^2`` when ``l2`` is set (``n`` defaults to the batch size)."""
         X, Y = self._batch(X, Y)
-        C, _ = self._objective(X, Y, training=False, n=n, grads=False)
-        return float(C)
+        return float(self._objective(X, Y, training=False, n=n, grads=False)[0])
 
     def gradients(
         self, X: Any, Y: Any, n: int | None = None, training: bool = False
@@ -215,24 +234,33 @@ class Network:
         need not wait for the step to finish); ``float(...)`` it when the value is needed.
         """
         X, Y = self._batch(X, Y)
-        return self._step(X, Y, optimizer, n)
+        return self._step(X, Y, optimizer, n)[0]
 
-    def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None) -> Array:
-        C, grads = self._objective(X, Y, training=True, n=n, grads=True)
+    def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None) -> tuple[Array, Array]:
+        """One update on device arrays; returns the cost and the output (see _objective)."""
+        C, grads, out = self._objective(X, Y, training=True, n=n, grads=True)
         flat = [g for pair in grads for g in pair]
         new = optimizer.step(self.xp, self.parameters(), flat)
         for i, layer in enumerate(self.dense_layers):
             layer.set_params(new[2 * i : 2 * i + 2])
-        return C
+        return C, out
 
     def predict(self, X: Any) -> Array:
         """Class labels (batch,): the argmax of the outputs, or ``output >= 0.5`` when the
         network has a single (sigmoid) output."""
-        xp = self.xp
-        A = self.forward(X)
-        if self.n_outputs == 1:
-            return xp.astype(A[:, 0] >= 0.5, xp.int64)
-        return xp.argmax(A, axis=1)
+        return self._classes(self.forward(X))
+
+    def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
+        """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""
+        from .train import fit
+
+        return fit(self, X, y, **kwargs)
+
+    def evaluate(self, X: Any, y: Any, batch_size: int = 4096) -> dict[str, float]:
+        """Cost and accuracy over (X, y) in inference mode; see :func:`xpnet.train.evaluate`."""
+        from .train import evaluate
+
+        return evaluate(self, X, y, batch_size=batch_size)
 
     # ------------------------------------------------------------------ copies
     def config(self) -> dict[str, Any]:
@@ -265,7 +293,14 @@ class Network:
         net = Network.from_config(self.config(), backend=target, device=device,
                                   dtype=dtype or self.dtype_name)
         net.set_parameters([to_numpy(p) for p in self.parameters()])
+        net.preprocessing, net.class_names = self.preprocessing, self.class_names
         return net
+
+    def save(self, path: Any) -> Any:
+        """Save to one ``.npz`` file (see :func:`xpnet.io.save`); load with ``xpnet.load``."""
+        from .io import save
+
+        return save(self, path)
 
     def summary(self) -> str:
         lines = [f"Network on {self.backend.describe()}, {self.dtype_name}, loss={self.loss.name}"

@@ -49,6 +49,23 @@ class Optimizer:
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "learning_rate": self.learning_rate}
 
+    def state_arrays(self) -> tuple[dict[str, int], dict[str, Array]]:
+        """The per-parameter state as named arrays (``opt.<key>.<i>``), for checkpoints."""
+        keys = {key: len(arrs) for key, arrs in self.state.items()}
+        arrays = {f"opt.{key}.{i}": a for key, arrs in self.state.items()
+                  for i, a in enumerate(arrs)}
+        return keys, arrays
+
+    def load_state(self, meta: dict[str, Any], arrays: dict[str, Any], backend: Any,
+                   dtype: Any) -> None:
+        """Restore what :meth:`state_arrays` saved (``meta`` holds ``t`` and the key counts)."""
+        self.t = int(meta["t"])
+        self.state = {
+            key: [backend.asarray(arrays[f"opt.{key}.{i}"], dtype, copy=True)
+                  for i in range(count)]
+            for key, count in meta["keys"].items()
+        }
+
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
         return f"{type(self).__name__}({args})"
@@ -154,3 +171,13 @@ def get(spec: str | Optimizer, learning_rate: float | None = None, **kwargs: Any
         return SGD(lr, **kwargs)
     kwargs.setdefault("momentum", 0.9)
     return SGD(lr, nesterov=spec == "nesterov", **kwargs)
+
+
+def from_config(cfg: dict[str, Any]) -> Optimizer:
+    """Rebuild an optimizer from :meth:`Optimizer.config` (state is restored separately)."""
+    cfg = dict(cfg)
+    kinds = {"sgd": SGD, "adam": Adam}
+    name = cfg.pop("name", None)
+    if name not in kinds:
+        raise ValueError(f"unknown optimizer {name!r} in saved state")
+    return kinds[name](**cfg)

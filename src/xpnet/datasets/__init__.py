@@ -1,0 +1,53 @@
+"""Datasets: MNIST-family IDX files, CSV tables and small synthetic sets.
+
+:func:`load` turns what a user types (``mnist``, a directory of IDX files, a ``.csv`` path,
+``xor``, ``spirals``, ``moons``) into a :class:`Dataset` of host arrays.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import DataError
+from .dataset import Dataset, split
+from .idx import load_split, read_idx
+from .mnist_loader import mnist
+from .synthetic import moons, spirals, xor
+from .tabular import load_csv
+
+SYNTHETIC = {"xor": xor, "spirals": spirals, "moons": moons}
+
+
+def load_idx_directory(directory: str | Path) -> Dataset:
+    """A directory holding the four files of an MNIST-style IDX dataset (Fashion-MNIST, ...)."""
+    from .idx import find_split_files
+
+    X_tr, y_tr, shape = load_split(*find_split_files(directory, "train"))
+    X_te, y_te, _ = load_split(*find_split_files(directory, "test"))
+    k = int(max(y_tr.max(), y_te.max())) + 1
+    return Dataset(Path(directory).name, X_tr, y_tr, X_te, y_te, [str(i) for i in range(k)],
+                   shape, scaling="pixels" if X_tr.dtype.kind == "u" else "standardize")
+
+
+def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
+         download: bool = True, progress: bool = True) -> Dataset:
+    """The dataset a user names: ``mnist``, ``xor``/``spirals``/``moons``, a ``.csv`` file or a
+    directory of IDX files."""
+    if spec == "mnist":
+        return mnist(data_dir, download=download, progress=progress)
+    if spec in SYNTHETIC:
+        return SYNTHETIC[spec]()
+    path = Path(spec)
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        return load_csv(path, label_column=label_column,
+                        delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    if path.is_dir():
+        return load_idx_directory(path)
+    raise DataError(
+        f"{spec}: unknown dataset; use mnist, {', '.join(SYNTHETIC)}, a .csv file or a "
+        "directory of IDX files"
+    )
+
+
+__all__ = ["Dataset", "load", "load_csv", "load_idx_directory", "mnist", "moons", "read_idx",
+           "spirals", "split", "xor"]

@@ -1,0 +1,115 @@
+"""CSV files of tabular data: numeric feature columns and one class-label column."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import Dataset
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def load_csv(path: str | Path, label_column: int = -1, header: bool | None = None,
+             delimiter: str = ",") -> Dataset:
+    """Read a CSV whose columns are numbers except the label column.
+
+    ``label_column`` indexes the columns (negative from the end; the last by default). Labels
+    may be integers or strings; classes are their sorted distinct values and ``y`` holds
+    indices into them. ``header`` None means: skip the first row if any feature field in it is
+    not a number. Empty lines are skipped. Errors name the file and the line.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
+                    if r and any(f.strip() for f in r)]
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    if not rows:
+        raise DataError(f"{path}: the file has no data rows")
+    width = len(rows[0][1])
+    if width < 2:
+        raise DataError(f"{path}: line {rows[0][0]} has {width} column; need features and a label")
+    col = label_column if label_column >= 0 else width + label_column
+    if not 0 <= col < width:
+        raise DataError(f"{path}: label column {label_column} is out of range for {width} columns")
+    if header is None:
+        first = rows[0][1]
+        header = any(_number(f) is None for j, f in enumerate(first) if j != col)
+    if header:
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"{path}: the file has a header but no data rows")
+    features, labels = [], []
+    for line, row in rows:
+        if len(row) != width:
+            raise DataError(f"{path}: line {line} has {len(row)} fields, expected {width}")
+        values = []
+        for j, field in enumerate(row):
+            if j == col:
+                continue
+            v = _number(field)
+            where = f"{path}: line {line}, column {j + 1}: {field.strip()!r}"
+            if v is None:
+                raise DataError(f"{where} is not a number")
+            if not math.isfinite(v):
+                raise DataError(f"{where} is not finite")
+            values.append(v)
+        features.append(values)
+        labels.append(row[col].strip())
+    names = _class_names(labels)
+    index = {n: i for i, n in enumerate(names)}
+    y = np.array([index[label] for label in labels], dtype=np.int64)
+    if len(names) < 2:
+        raise DataError(f"{path}: the label column holds a single class {names!r}")
+    return Dataset(path.stem, np.array(features, dtype=np.float64), y, class_names=names,
+                   scaling="standardize")
+
+
+def _class_names(labels: list[str]) -> list[str]:
+    distinct = set(labels)
+    if all(_number(s) is not None and float(s).is_integer() for s in distinct):
+        return [s for s in sorted(distinct, key=lambda s: float(s))]
+    return sorted(distinct)
+
+
+def read_matrix(path: str | Path, n_columns: int, delimiter: str = ",") -> np.ndarray:
+    """A CSV of numeric rows with exactly ``n_columns`` fields each (a header row is skipped),
+    for prediction inputs. Errors name the file and the line."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
+                    if r and any(f.strip() for f in r)]
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    if rows and any(_number(f) is None for f in rows[0][1]):
+        rows = rows[1:]
+    if not rows:
+        raise DataError(f"{path}: the file has no data rows")
+    out = np.empty((len(rows), n_columns))
+    for k, (line, row) in enumerate(rows):
+        if len(row) != n_columns:
+            raise DataError(f"{path}: line {line} has {len(row)} fields; the model expects "
+                            f"{n_columns} features")
+        for j, field in enumerate(row):
+            v = _number(field)
+            if v is None or not math.isfinite(v):
+                raise DataError(f"{path}: line {line}, column {j + 1}: {field.strip()!r} is not "
+                                "a finite number")
+            out[k, j] = v
+    return out

@@ -1,0 +1,366 @@
+"""The fit loop: mini-batches drawn on the device, validation, history, early stopping,
+learning-rate schedules, checkpoints and exact resume.
+
+The training data moves to the device once. Each epoch draws one seeded permutation on the host
+(the same order on every backend), moves that index vector once, and slices batches from it with
+``take``: no host<->device copy happens per step. Per-step costs stay on the device and are read
+once per epoch (on CPU backends, where reading is free, after every step, so that a diverging run
+stops at the step that diverged).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from . import optim, schedules
+from .errors import ModelFileError, TrainingDiverged
+from .network import Network
+
+Array = Any
+
+
+@dataclass
+class History:
+    """Per-epoch figures of a fit. ``accuracy`` is the running accuracy of the training batches
+    (dropout active) and ``loss`` their mean cost; validation figures are in inference mode."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    learning_rate: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+    interrupted: bool = False
+
+    def append(self, logs: dict[str, float]) -> None:
+        for key, value in logs.items():
+            getattr(self, key).append(value)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> History:
+        return cls(**d)
+
+
+class EarlyStopping:
+    """Stop when ``monitor`` (``val_loss``, ``val_accuracy``, ``loss``, ``accuracy``) has not
+    improved by ``min_delta`` for ``patience`` epochs; optionally restore the best weights."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best: bool = True):
+        if monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
+            raise ValueError(f"unknown metric {monitor!r} to monitor; valid: val_loss, "
+                             "val_accuracy, loss, accuracy")
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, not {patience}")
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best = restore_best
+        self.sign = 1.0 if monitor.endswith("loss") else -1.0   # minimise sign * value
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.best_params: list[Array] | None = None
+        self.wait = 0
+
+    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool:
+        value = logs.get(self.monitor)
+        if value is None or math.isnan(value):
+            raise ValueError(f"early stopping monitors {self.monitor!r}, which this fit does not "
+                             "report (give validation data for val_* metrics)")
+        if self.sign * value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = self.sign * value, epoch, 0
+            if self.restore_best:
+                self.best_params = [net.xp.asarray(p, copy=True) for p in net.parameters()]
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_train_end(self, net: Network, history: History) -> None:
+        if self.restore_best and self.best_params is not None and history.stopped_early:
+            net.set_parameters(self.best_params)
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def evaluate(net: Network, X: Any, y: Any, batch_size: int = 4096, n: int | None = None
+             ) -> dict[str, float]:
+    """Mean cost (with the L2 term for a training set of size ``n``, the data size by default)
+    and accuracy (classification heads) over (X, y), in chunks, in inference mode."""
+    X, Y = net._batch(X, y)
+    return _evaluate(net, X, Y, batch_size, n if n is not None else X.shape[0])
+
+
+def _evaluate(net: Network, X: Array, Y: Array, batch_size: int, n: int) -> dict[str, float]:
+    xp = net.xp
+    total, correct = 0.0, 0
+    m = X.shape[0]
+    for s in range(0, m, batch_size):
+        e = min(s + batch_size, m)  # slices past the end are not in the standard
+        Xb, Yb = X[s:e, :], Y[s:e, :]
+        C, _, out = net._objective(Xb, Yb, training=False, n=n, grads=False)
+        total = total + C * Xb.shape[0]
+        if _classifier(net):
+            correct = correct + xp.sum(xp.astype(net._classes(out, net.fused) ==
+                                                  net._classes(Yb), xp.int64))
+    result = {"loss": float(total) / m}
+    result["accuracy"] = float(correct) / m if _classifier(net) else float("nan")
+    return result
+
+
+def _classifier(net: Network) -> bool:
+    return net.output_activation in ("softmax", "sigmoid")
+
+
+class _Progress:
+    """A tqdm bar per epoch on a terminal, one plain line per epoch otherwise, or silence."""
+
+    def __init__(self, enabled: bool, stream: TextIO, epochs: int, steps: int):
+        self.enabled, self.stream, self.epochs, self.steps = enabled, stream, epochs, steps
+        self.bar = None
+        self.tqdm = None
+        if enabled and getattr(stream, "isatty", lambda: False)():
+            try:
+                from tqdm.auto import tqdm
+
+                self.tqdm = tqdm
+            except ImportError:
+                pass
+
+    def start(self, epoch: int) -> None:
+        if self.tqdm is not None:
+            self.bar = self.tqdm(total=self.steps, desc=f"epoch {epoch + 1}/{self.epochs}",
+                                 unit="batch", leave=False, file=self.stream)
+
+    def step(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def end(self, logs: dict[str, float]) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        if self.enabled:
+            parts = [f"epoch {logs['epoch']}/{self.epochs}", f"loss {logs['loss']:.4f}"]
+            for key in ("accuracy", "val_loss", "val_accuracy"):
+                if not math.isnan(logs[key]):
+                    parts.append(f"{key} {logs[key]:.4f}")
+            parts += [f"lr {logs['learning_rate']:.3g}", f"{logs['seconds']:.1f}s"]
+            print("  ".join(parts), file=self.stream, flush=True)
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            print(text, file=self.stream, flush=True)
+
+
+def fit(
+    net: Network,
+    X: Any,
+    y: Any,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    optimizer: str | optim.Optimizer = "sgd",
+    learning_rate: float | None = None,
+    schedule: str | schedules.Schedule | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    validation_split: float = 0.0,
+    shuffle: bool = True,
+    progress: bool = True,
+    callbacks: list[Any] | tuple[Any, ...] = (),
+    checkpoint: str | Path | None = None,
+    checkpoint_every: int = 1,
+    resume: str | Path | None = None,
+    stream: TextIO | None = None,
+) -> History:
+    """Train ``net`` by mini-batch gradient descent and return its :class:`History`.
+
+    ``optimizer`` is an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, with
+    ``learning_rate``); ``schedule`` scales the learning rate per epoch (``step``,
+    ``exponential``, ``cosine`` or a Schedule). ``validation_split`` holds out the last fraction
+    of (X, y) (taken before shuffling, so it is the same on resume). Callbacks have
+    ``on_epoch_end(net, epoch, logs) -> stop?`` and optionally ``on_train_end(net, history)``.
+
+    With ``checkpoint`` set, the full training state is written atomically every
+    ``checkpoint_every`` epochs; ``resume`` continues from such a file exactly where it stopped
+    (on NumPy the final weights equal an uninterrupted run's). A NaN or infinite cost raises
+    :class:`TrainingDiverged` naming the epoch and step; Ctrl-C stops after the current step
+    and returns the history so far (``history.interrupted``).
+    """
+    from .io import load_with_state
+
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
+    stream = stream if stream is not None else sys.stderr
+    xp, rng = net.xp, net.rng
+
+    X, Y = net._batch(X, y)
+    n_all = X.shape[0]
+    if validation_data is None and validation_split > 0.0:
+        n_val = int(round(validation_split * n_all))
+        if not 0 < n_val < n_all:
+            raise ValueError(f"validation_split {validation_split} leaves no data on one side")
+        Xv, Yv = X[n_all - n_val:, :], Y[n_all - n_val:, :]
+        X, Y = X[:n_all - n_val, :], Y[:n_all - n_val, :]
+    elif validation_data is not None:
+        Xv, Yv = net._batch(*validation_data)
+    else:
+        Xv = Yv = None
+    n = X.shape[0]
+
+    opt = optim.get(optimizer, learning_rate)
+    sched = schedules.get(schedule, epochs=epochs)
+    base_lr = opt.learning_rate
+    history, start = History(), 0
+    if resume is not None:
+        saved, state, arrays = load_with_state(resume, backend=net.backend,
+                                               dtype=net.dtype_name)
+        if state is None:
+            raise ModelFileError(f"{resume}: a model file, not a checkpoint (no training state)")
+        if saved.config()["layers"] != net.config()["layers"]:
+            raise ModelFileError(f"{resume}: checkpoint architecture differs from this network")
+        net.set_parameters(saved.parameters())
+        opt = optim.from_config(state["optimizer"])
+        opt.load_state(state["optimizer_state"], arrays, net.backend, net.dtype)
+        rng.set_state(state["rng"])
+        sched = schedules.get(state["schedule"])
+        base_lr = state["base_learning_rate"]
+        history = History.from_dict(state["history"])
+        history.stopped_early = history.interrupted = False
+        start = state["epochs_done"]
+
+    steps = math.ceil(n / batch_size)
+    shown = _Progress(progress, stream, epochs, steps)
+    check_each_step = not net.backend.is_gpu  # reading a CPU scalar costs nothing
+    classifier = _classifier(net)
+    stop = False
+    try:
+        for epoch in range(start, epochs):
+            opt.learning_rate = base_lr * sched.factor(epoch)
+            t0 = time.perf_counter()
+            shown.start(epoch)
+            order = rng.permutation(n) if shuffle else xp.arange(n, device=net.backend.device)
+            total, correct, costs = 0.0, 0, []
+            for step, s in enumerate(range(0, n, batch_size)):
+                idx = order[s:min(s + batch_size, n)]
+                Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
+                C, out = net._step(Xb, Yb, opt, n)
+                if check_each_step and not math.isfinite(float(C)):
+                    _diverged(epoch, step, steps, float(C), history)
+                costs.append(C)
+                total = total + C * Xb.shape[0]
+                if classifier:
+                    hits = net._classes(out, net.fused) == net._classes(Yb)
+                    correct = correct + xp.sum(xp.astype(hits, xp.int64))
+                shown.step()
+            loss = float(total) / n
+            if not math.isfinite(loss):  # on a GPU, found here, once per epoch
+                bad = np.flatnonzero(~np.isfinite(np.array([float(c) for c in costs])))[0]
+                _diverged(epoch, int(bad), steps, float(costs[bad]), history)
+            logs = {"epoch": epoch + 1, "loss": loss,
+                    "accuracy": float(correct) / n if classifier else float("nan"),
+                    "val_loss": float("nan"), "val_accuracy": float("nan"),
+                    "learning_rate": opt.learning_rate}
+            if Xv is not None:
+                v = _evaluate(net, Xv, Yv, 4096, n)
+                logs["val_loss"], logs["val_accuracy"] = v["loss"], v["accuracy"]
+            logs["seconds"] = time.perf_counter() - t0
+            history.append(logs)
+            shown.end(logs)
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(net, epoch + 1, logs)) or stop
+            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or stop
+                                           or epoch + 1 == epochs):
+                save_checkpoint(net, checkpoint, opt, sched, base_lr, history, epoch + 1,
+                                {"epochs": epochs, "batch_size": batch_size})
+            if stop:
+                history.stopped_early = True
+                shown.message(f"early stop after epoch {epoch + 1}")
+                break
+    except KeyboardInterrupt:
+        history.interrupted = True
+        if shown.bar is not None:
+            shown.bar.close()
+        shown.message(f"interrupted; returning the history of {len(history.epoch)} "
+                      "completed epochs" + (f" (last checkpoint: {checkpoint})"
+                                            if checkpoint is not None else ""))
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(net, history)
+    return history
+
+
+def _diverged(epoch: int, step: int, steps: int, value: float, history: History) -> None:
+    raise TrainingDiverged(
+        f"the training cost became {value} at epoch {epoch + 1}, step {step + 1} of {steps}; "
+        "lower the learning rate (or check the inputs for NaN/inf). No weights were saved "
+        "after this point.", history)
+
+
+def save_checkpoint(net: Network, path: str | Path, opt: optim.Optimizer,
+                    sched: schedules.Schedule, base_lr: float, history: History,
+                    epochs_done: int, settings: dict[str, Any] | None = None) -> Path:
+    """The model plus everything :func:`fit` needs to continue exactly: optimizer state, the
+    random generator's state, schedule, base learning rate, history and epochs done."""
+    from .io import save
+
+    keys, arrays = opt.state_arrays()
+    state = {
+        "epochs_done": epochs_done,
+        "optimizer": opt.config(),
+        "optimizer_state": {"t": opt.t, "keys": keys},
+        "rng": net.rng.get_state(),
+        "schedule": sched.config(),
+        "base_learning_rate": base_lr,
+        "history": history.as_dict(),
+        "fit": settings or {},
+    }
+    return save(net, path, training=state, extra_arrays=arrays)
+
+
+def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
+                   scaling: str = "standardize", seed: int | None = 0,
+                   **fit_kwargs: Any) -> dict[str, Any]:
+    """k-fold cross-validation: for each fold, a fresh ``make_network()``, a scaler fitted on
+    the training folds only, :func:`fit`, and the accuracy on the held-out fold."""
+    from .metrics import kfold
+    from .preprocess import Scaler
+
+    scores = []
+    opt = fit_kwargs.pop("optimizer", "sgd")
+    for fold, (tr, te) in enumerate(kfold(len(y), k, seed), start=1):
+        net = make_network()
+        # each fold starts from fresh optimizer state
+        fit_kwargs["optimizer"] = optim.from_config(opt.config()) \
+            if isinstance(opt, optim.Optimizer) else opt
+        scaler = Scaler(scaling).fit(X[tr])
+        dtype = np.float64 if net.dtype_name == "float64" else np.float32
+        fit(net, scaler.transform(X[tr], dtype), y[tr], **fit_kwargs)
+        acc = float(np.mean(_host(net.predict(scaler.transform(X[te], dtype))) == y[te]))
+        scores.append(acc)
+        if fit_kwargs.get("progress", True):
+            print(f"fold {fold}/{k}: accuracy {acc:.4f}",
+                  file=fit_kwargs.get("stream") or sys.stderr)
+    return {"fold_accuracy": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
+
+
+def _host(x: Any) -> np.ndarray:
+    from .backend import to_numpy
+
+    return to_numpy(x)

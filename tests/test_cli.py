@@ -1,0 +1,143 @@
+"""The command line, end to end on small data (full-length MNIST runs are not unit tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from xpnet.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def metrics(path):
+    return json.loads(path.read_text())
+
+
+def test_train_xor(tmp_path, capsys):
+    m = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", "xor", "--backend", "numpy",
+                       "--metrics-out", str(m))
+    assert code == 0, err
+    d = metrics(m)
+    assert d["test_accuracy"] == 1.0 and d["epochs"] == 300 and len(d["history"]["loss"]) == 300
+    assert d["train_seconds"] > 0
+
+
+def test_wheat_seeds_cross_validation_reaches_the_tutorial(tmp_path, capsys, data_dir):
+    """The tutorial reports about 93% with 5-fold cross-validation."""
+    m = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", str(data_dir / "wheat-seeds.csv"),
+                       "--cv", "5", "--backend", "numpy", "--quiet", "--metrics-out", str(m))
+    assert code == 0, err
+    d = metrics(m)
+    assert d["cv_accuracy"] >= 0.93 and len(d["cv_fold_accuracy"]) == 5
+
+
+def test_classic_network_one_epoch(tmp_path, capsys, data_dir):
+    """The textbook network (its biases N(0, 1) too), cut to one epoch: the book reports
+    about 91% after the first epoch."""
+    m = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--hidden", "30", "--activation", "sigmoid",
+                       "--output", "sigmoid", "--loss", "mse", "--init", "large",
+                       "--optimizer", "sgd", "--lr", "3.0", "--batch-size", "10",
+                       "--bias-init", "normal", "--epochs", "1", "--backend", "numpy",
+                       "--metrics-out", str(m))
+    assert code == 0, err
+    assert "dropout" not in err and "schedule" not in err   # the plain textbook network
+    assert metrics(m)["test_accuracy"] > 0.9
+
+
+def test_default_recipe_save_evaluate_predict(tmp_path, capsys, data_dir):
+    model, m = tmp_path / "mnist.npz", tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--epochs", "1", "--backend", "numpy", "--save",
+                       str(model), "--metrics-out", str(m))
+    assert code == 0, err
+    assert "784-512-512-10" in err and "cosine schedule, dropout 0.2" in err
+    assert metrics(m)["test_accuracy"] > 0.95
+    code, out, err = run(capsys, "evaluate", str(model), "--backend", "array_api_strict")
+    assert code == 0, err
+    assert out.startswith("accuracy 0.9") and "confusion matrix" in out
+    from xpnet.datasets import mnist
+
+    X = mnist(data_dir).X_test[:5]
+    np.save(tmp_path / "x.npy", X)
+    code, out, err = run(capsys, "predict", str(model), "--input", str(tmp_path / "x.npy"))
+    assert code == 0, err
+    assert out.splitlines()[0] == "index,prediction" and len(out.splitlines()) == 6
+    assert [int(line.split(",")[1]) for line in out.splitlines()[1:]] == [7, 2, 1, 0, 4]
+
+
+def test_csv_predict_with_string_classes(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = [f"{a:.3f},{b:.3f},{'left' if a < 0 else 'right'}"
+            for a, b in rng.normal(size=(80, 2))]
+    data = tmp_path / "d.csv"
+    data.write_text("x,y,side\n" + "\n".join(rows) + "\n")
+    model = tmp_path / "m.npz"
+    code, _, err = run(capsys, "train", "--dataset", str(data), "--save", str(model),
+                       "--backend", "numpy", "--quiet")
+    assert code == 0, err
+    (tmp_path / "in.csv").write_text("x,y\n-2,0\n2,0\n")
+    code, out, err = run(capsys, "predict", str(model), "--input", str(tmp_path / "in.csv"))
+    assert code == 0, err
+    assert out.splitlines()[1:] == ["0,left", "1,right"]
+
+
+def test_checkpoint_and_resume(tmp_path, capsys):
+    ck, m = tmp_path / "ck.npz", tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", "spirals", "--epochs", "3",
+                       "--checkpoint", str(ck), "--checkpoint-every", "1", "--backend", "numpy",
+                       "--quiet")
+    assert code == 0 and ck.exists(), err
+    code, _, err = run(capsys, "train", "--dataset", "spirals", "--resume", str(ck),
+                       "--epochs", "5", "--backend", "numpy", "--metrics-out", str(m))
+    assert code == 0, err
+    assert metrics(m)["history"]["epoch"] == [1, 2, 3, 4, 5]
+    assert "epoch 4/5" in err and "epoch 3/5" not in err
+
+
+def test_info(capsys):
+    code, out, _ = run(capsys, "info")
+    assert code == 0 and "numpy" in out and "BLAS" in out and "cupy" in out
+
+
+@pytest.mark.parametrize(
+    "argv,words",
+    [
+        (["train", "--dataset", "missing.csv"], "missing.csv: file not found"),
+        (["train", "--dataset", "cifar"], "unknown dataset"),
+        (["train", "--dataset", "xor", "--backend", "jax"], "valid backends"),
+        (["evaluate", "nothere.npz", "--dataset", "xor"], "model file not found"),
+        (["train", "--dataset", "xor", "--cv", "3", "--save", "x.npz"], "--cv estimates"),
+    ],
+)
+def test_errors_are_one_line_exit_2(capsys, argv, words):
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and words in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["train", "--activation", "sigmod"],
+                                  ["train", "--batch-size", "0"], ["train", "--lr", "-1"],
+                                  ["train", "--dropout", "1.5"]])
+def test_bad_flags_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "xpnet train: error:" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "xpnet", "train", "--dataset",
+                           str(tmp_path / "bad.csv")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bad.csv: file not found" in proc.stderr

@@ -1,0 +1,175 @@
+"""The fit loop: history, validation, early stopping, schedules, divergence, interruption,
+checkpoints and exact resume."""
+
+from __future__ import annotations
+
+import io as stdio
+import math
+
+import numpy as np
+import pytest
+
+import xpnet
+from xpnet import schedules
+from xpnet.backend import to_numpy
+
+
+def blobs(n=240, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = np.array([[2.0, 0.0], [-1.0, 1.7], [-1.0, -1.7]])
+    y = rng.integers(0, 3, n)
+    return centres[y] + 0.6 * rng.normal(size=(n, 2)), y
+
+
+def net_for(backend="numpy", **kw):
+    kw.setdefault("seed", 0)
+    return xpnet.Network([2, 16, 3], hidden="relu", backend=backend, **kw)
+
+
+def test_fit_learns_and_records_history(backend):
+    X, y = blobs()
+    net = net_for(backend)
+    h = net.fit(X, y, epochs=8, batch_size=16, optimizer="momentum", learning_rate=0.05,
+                validation_split=0.25, progress=False)
+    assert h.epoch == list(range(1, 9))
+    assert h.loss[-1] < h.loss[0] and h.accuracy[-1] > 0.9 and h.val_accuracy[-1] > 0.9
+    assert all(s > 0 for s in h.seconds) and len(h.val_loss) == 8
+    assert net.evaluate(X, y)["accuracy"] > 0.9
+
+
+def test_same_seed_same_training_on_every_backend(backend):
+    """Shuffling orders come from the host generator, so float64 runs agree across backends."""
+    X, y = blobs(96)
+    ref = net_for("numpy", dtype="float64", dropout=0.2)
+    ref.fit(X, y, epochs=2, batch_size=16, optimizer="adam", progress=False)
+    net = net_for(backend, dtype="float64", dropout=0.2)
+    net.fit(X, y, epochs=2, batch_size=16, optimizer="adam", progress=False)
+    if backend.is_gpu:
+        pytest.skip("GPU dropout masks come from the device generator")
+    for p, q in zip(ref.parameters(), net.parameters()):
+        np.testing.assert_allclose(to_numpy(q), to_numpy(p), rtol=1e-9, atol=1e-12)
+
+
+def test_progress_output_plain_lines_and_silence():
+    X, y = blobs(64)
+    out = stdio.StringIO()
+    net_for().fit(X, y, epochs=2, batch_size=32, progress=True, stream=out)
+    lines = out.getvalue().strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("epoch 2/2  loss ")
+    out = stdio.StringIO()
+    net_for().fit(X, y, epochs=2, batch_size=32, progress=False, stream=out)
+    assert out.getvalue() == ""
+
+
+def test_early_stopping_restores_best_weights():
+    X, y = blobs()
+    net = net_for()
+    stopper = xpnet.EarlyStopping(patience=2)
+    # a learning rate this large makes the validation loss wander, so it stops early
+    h = net.fit(X, y, epochs=60, batch_size=8, optimizer="sgd", learning_rate=1.5,
+                validation_split=0.3, callbacks=[stopper], progress=False)
+    assert h.stopped_early and len(h.epoch) < 60
+    best = min(h.val_loss)
+    Xv, yv = X[-72:], y[-72:]
+    assert xpnet.evaluate(net, Xv, yv, n=len(y) - 72)["loss"] == pytest.approx(best, rel=1e-5)
+
+
+def test_schedules():
+    assert schedules.get("step", step_size=2, gamma=0.5).factor(5) == 0.25
+    assert schedules.get("exponential", gamma=0.9).factor(2) == pytest.approx(0.81)
+    cos = schedules.get("cosine", epochs=10)
+    assert cos.factor(0) == 1.0 and cos.factor(5) == pytest.approx(0.5) and cos.factor(10) < 1e-12
+    with pytest.raises(ValueError, match="valid schedules"):
+        schedules.get("linear")
+    X, y = blobs(32)
+    h = net_for().fit(X, y, epochs=3, batch_size=8, learning_rate=0.1,
+                      schedule=schedules.Schedule("step", step_size=1, gamma=0.5), progress=False)
+    assert h.learning_rate == pytest.approx([0.1, 0.05, 0.025])
+
+
+def test_divergence_names_epoch_and_step(tmp_path):
+    X, y = blobs(64)
+    X[40] = np.nan   # a poisoned example in the 3rd batch of 16 when not shuffled
+    net = net_for()
+    with pytest.raises(xpnet.TrainingDiverged, match=r"epoch 1, step 3 of 4") as info:
+        net.fit(X, y, epochs=2, batch_size=16, shuffle=False, progress=False,
+                checkpoint=tmp_path / "ck.npz")
+    assert info.value.history is not None
+    assert not (tmp_path / "ck.npz").exists()   # nothing saved after the divergence
+    with pytest.raises(ValueError, match="NaN or inf"):
+        net.save(tmp_path / "model.npz")
+
+
+def test_interrupt_returns_history_so_far():
+    X, y = blobs(64)
+
+    class Interrupt:
+        def on_epoch_end(self, net, epoch, logs):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    out = stdio.StringIO()
+    h = net_for().fit(X, y, epochs=5, batch_size=16, callbacks=[Interrupt()], stream=out)
+    assert h.interrupted and h.epoch == [1, 2]
+    assert "interrupted" in out.getvalue()
+
+
+class StopAt:
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, net, epoch, logs):
+        return epoch == self.epoch
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_resume_continues_exactly(tmp_path, optimizer):
+    """Stop after 2 of 5 epochs with a checkpoint, resume in a fresh network: the final weights
+    equal an uninterrupted run's (NumPy; dropout, momentum state, schedule and shuffling)."""
+    X, y = blobs()
+    kwargs = dict(epochs=5, batch_size=16, optimizer=optimizer, learning_rate=0.02,
+                  schedule="cosine", progress=False)
+    full = net_for(dropout=0.3)
+    h_full = full.fit(X, y, **kwargs)
+    ck = tmp_path / "run.ckpt.npz"
+    first = net_for(dropout=0.3)
+    first.fit(X, y, checkpoint=ck, callbacks=[StopAt(2)], **kwargs)
+    second = net_for(dropout=0.3, seed=123)   # a different seed: everything must come from ck
+    h = second.fit(X, y, resume=ck, **kwargs)
+    assert h.epoch == [1, 2, 3, 4, 5] and h.loss == pytest.approx(h_full.loss, rel=1e-12)
+    for p, q in zip(full.parameters(), second.parameters()):
+        np.testing.assert_array_equal(to_numpy(q), to_numpy(p))
+
+
+def test_resume_rejects_plain_model_and_other_architecture(tmp_path):
+    X, y = blobs(32)
+    net = net_for()
+    net.save(tmp_path / "m.npz")
+    with pytest.raises(xpnet.ModelFileError, match="not a checkpoint"):
+        net_for().fit(X, y, epochs=1, resume=tmp_path / "m.npz", progress=False)
+    net.fit(X, y, epochs=1, checkpoint=tmp_path / "c.npz", progress=False)
+    other = xpnet.Network([2, 8, 3], backend="numpy")
+    with pytest.raises(xpnet.ModelFileError, match="architecture differs"):
+        other.fit(X, y, epochs=2, resume=tmp_path / "c.npz", progress=False)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"epochs": 0}, "epochs must be a positive integer"),
+        ({"batch_size": -1}, "batch_size must be a positive integer"),
+        ({"validation_split": 1.0}, r"validation_split must be in \[0, 1\)"),
+        ({"optimizer": "rmsprop"}, "valid optimizers"),
+    ],
+)
+def test_fit_argument_errors(kwargs, match):
+    X, y = blobs(16)
+    with pytest.raises(ValueError, match=match):
+        net_for().fit(X, y, progress=False, **kwargs)
+
+
+def test_cross_validation_on_blobs():
+    X, y = blobs(150)
+    cv = xpnet.cross_validate(lambda: net_for(), X, y, k=3, epochs=10, batch_size=16,
+                              optimizer=xpnet.SGD(0.05, momentum=0.9), progress=False)
+    assert len(cv["fold_accuracy"]) == 3 and cv["mean"] > 0.9 and math.isfinite(cv["std"])
