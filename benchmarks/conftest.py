@@ -1,0 +1,63 @@
+"""Benchmark fixtures: every available backend except array_api_strict (a checker, not a
+runtime), and GPU-synchronised timing. Run with ``pytest benchmarks --benchmark-only``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import xpnet
+from xpnet.backend import BackendError
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+if "XPNET_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
+    os.environ["XPNET_DATA_DIR"] = str(SHARED_DATA)
+
+BACKENDS = ["numpy", "torch", "cupy"]
+DTYPES = ["float32", "float64"]
+BATCHES = [1, 8, 32, 128, 512, 2048, 8192]
+SIZES = (784, 512, 512, 10)
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request) -> xpnet.Backend:
+    try:
+        return xpnet.resolve(request.param)
+    except BackendError as exc:
+        pytest.skip(f"{request.param} unavailable: {exc}")
+
+
+def tf32_state(backend: xpnet.Backend) -> str:
+    """Whether float32 matmuls may use TF32 tensor cores (recorded with GPU results)."""
+    if backend.name == "torch" and backend.is_gpu:
+        import torch
+
+        return str(torch.backends.cuda.matmul.allow_tf32)
+    if backend.name == "cupy":
+        return os.environ.get("CUPY_TF32", "0")
+    return "n/a"
+
+
+def synced(fn, backend: xpnet.Backend):
+    """``fn`` followed by a device synchronisation: a GPU call returns before its work is done,
+    so the timed function must wait for it."""
+    def run():
+        out = fn()
+        backend.synchronize()
+        return out
+
+    return run
+
+
+def record(benchmark, backend: xpnet.Backend, dtype: str, batch: int, flops: int, **more):
+    benchmark.extra_info.update(backend=backend.name, device=backend.describe(), dtype=dtype,
+                                batch_size=batch, flops=flops, tf32=tf32_state(backend), **more)
+
+
+def add_gflops(benchmark) -> None:
+    """After the run: GFLOP/s from the median time."""
+    flops = benchmark.extra_info.get("flops")
+    if flops and benchmark.stats is not None:
+        benchmark.extra_info["gflops"] = flops / benchmark.stats.stats.median / 1e9

@@ -1,0 +1,96 @@
+"""The matmul core of a 784-512-512-10 network: each Dense layer's forward (``A @ W``), weight
+gradient (``A^T @ D``) and input gradient (``D @ W^T``) through the layer code, beside the bare
+``xp.matmul`` of the same shapes; the full training step; and one MNIST epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import BATCHES, DTYPES, SIZES, add_gflops, record, synced
+
+import xpnet
+
+LAYERS = list(zip(SIZES[:-1], SIZES[1:]))
+OPS = ["forward", "weight_grad", "input_grad"]
+
+
+def operands(backend, dtype, M, n_in, n_out):
+    rng = np.random.default_rng(0)
+    dt = backend.dtype(dtype)
+    A = backend.asarray(rng.random((M, n_in)), dt)
+    W = backend.asarray(rng.random((n_in, n_out)) - 0.5, dt)
+    D = backend.asarray(rng.random((M, n_out)), dt)
+    return A, W, D
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
+@pytest.mark.parametrize("op", OPS)
+def test_bare_matmul(benchmark, backend, dtype, batch, layer, op):
+    """The roofline: xp.matmul alone on the shapes of one of a layer's GEMMs."""
+    xp = backend.xp
+    A, W, D = operands(backend, dtype, batch, *layer)
+    fn = {"forward": lambda: xp.matmul(A, W), "weight_grad": lambda: xp.matmul(A.T, D),
+          "input_grad": lambda: xp.matmul(D, W.T)}[op]
+    record(benchmark, backend, dtype, batch, 2 * batch * layer[0] * layer[1], op=op,
+           layer=f"{layer[0]}x{layer[1]}", kind="bare")
+    benchmark(synced(fn, backend))
+    add_gflops(benchmark)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
+@pytest.mark.parametrize("op", ["forward", "backward"])
+def test_dense_layer(benchmark, backend, dtype, batch, layer, op):
+    """A Dense layer's own code: forward (GEMM + bias + ReLU), or backprop (ReLU derivative,
+    weight-gradient GEMM, bias sum and input-gradient GEMM)."""
+    xp = backend.xp
+    A, W, D = operands(backend, dtype, batch, *layer)
+    dense = xpnet.Dense(*layer, activation="relu")
+    dense.set_params([W, backend.asarray(np.zeros(layer[1]), backend.dtype(dtype))])
+    if op == "forward":
+        fn = lambda: dense.forward(xp, A)  # noqa: E731
+        flops = 2 * batch * layer[0] * layer[1]
+    else:
+        _, backprop = dense.forward(xp, A)
+        fn = lambda: backprop(D)  # noqa: E731
+        flops = 4 * batch * layer[0] * layer[1]
+    record(benchmark, backend, dtype, batch, flops, op=op, layer=f"{layer[0]}x{layer[1]}",
+           kind="layer")
+    benchmark(synced(fn, backend))
+    add_gflops(benchmark)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+def test_train_step(benchmark, backend, dtype, batch):
+    """Forward + backward + SGD-momentum update of 784-512-512-10."""
+    from xpnet.bench import step_flops
+
+    net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, dtype=dtype, seed=0)
+    rng = np.random.default_rng(0)
+    X = backend.asarray(rng.random((batch, SIZES[0])), net.dtype)
+    Y = net._targets(backend.asarray(rng.integers(0, 10, batch)), batch)
+    opt = xpnet.SGD(0.01, momentum=0.9)
+    record(benchmark, backend, dtype, batch, step_flops(SIZES, batch), kind="step")
+    benchmark(synced(lambda: net._step(X, Y, opt, batch), backend))
+    add_gflops(benchmark)
+
+
+@pytest.mark.parametrize("batch", [128])
+def test_mnist_epoch(benchmark, backend, batch):
+    """One epoch of 784-512-512-10 over MNIST (60,000 images), the data already on the device."""
+    try:
+        ds = xpnet.datasets.mnist(download=False)
+    except xpnet.DataError as exc:
+        pytest.skip(str(exc))
+    net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, seed=0)
+    X = backend.asarray(ds.X_train.astype(np.float32) / 255.0)   # moved once, here
+    y = backend.asarray(ds.y_train)
+    record(benchmark, backend, "float32", batch, 0, kind="epoch")
+    benchmark.pedantic(
+        synced(lambda: net.fit(X, y, epochs=1, batch_size=batch, optimizer="momentum",
+                               learning_rate=0.01, progress=False), backend),
+        rounds=3, iterations=1, warmup_rounds=1)

@@ -1,0 +1,123 @@
+"""``xpnet bench``: a quick timing of the training step against its own GEMMs.
+
+For a 784-512-512-10 network and each batch size M, a training step must do, per Dense layer,
+the forward GEMM ``A_prev @ W`` (M x n_in x n_out) and the weight gradient ``A_prev^T @ D``
+(n_in x M x n_out), and for every layer but the first the input gradient ``D @ W^T``. Those
+GEMMs are timed bare (``xp.matmul`` on arrays of the same shapes) and the whole step (forward,
+backward, SGD-momentum update) is timed beside them, interleaved, so the ratio
+step / GEMMs says what everything else costs. GPU timings synchronise the device inside the
+timed region. The full suite lives in ``benchmarks/`` (pytest-benchmark).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .backend import Backend, BackendError, resolve
+
+SIZES = (784, 512, 512, 10)
+BATCHES = (32, 128, 512, 2048)
+
+
+def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
+    """(name, shape of left, shape of right) for every GEMM a training step cannot avoid."""
+    out = []
+    for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        out.append((f"forward{l}", (M, n_in), (n_in, n_out)))
+        out.append((f"weight_grad{l}", (n_in, M), (M, n_out)))
+        if l > 1:
+            out.append((f"input_grad{l}", (M, n_out), (n_out, n_in)))
+    return out
+
+
+def step_flops(sizes: tuple[int, ...], M: int) -> int:
+    """Floating-point operations of the step's GEMMs (2 per multiply-add)."""
+    return sum(2 * a[0] * a[1] * b[1] for _, a, b in gemm_shapes(sizes, M))
+
+
+def timer(fn: Callable[[], Any], backend: Backend) -> float:
+    """Seconds for one call of ``fn``, the device synchronised before and after."""
+    backend.synchronize()
+    t0 = time.perf_counter()
+    fn()
+    backend.synchronize()
+    return time.perf_counter() - t0
+
+
+def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 5,
+            sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
+    """Median step time and median summed GEMM time, from interleaved repeats."""
+    from .network import Network
+    from .optim import SGD
+
+    xp = backend.xp
+    net = Network(list(sizes), hidden="relu", backend=backend, dtype=dtype, seed=0)
+    rng = np.random.default_rng(0)
+    X = backend.asarray(rng.random((M, sizes[0])), net.dtype)
+    Y = net._targets(backend.asarray(rng.integers(0, sizes[-1], M)), M)
+    opt = SGD(0.01, momentum=0.9)
+    operands = [(backend.asarray(rng.random(a), net.dtype), backend.asarray(rng.random(b), net.dtype))
+                for _, a, b in gemm_shapes(sizes, M)]
+
+    def step() -> None:
+        net._step(X, Y, opt, M)
+
+    def gemms() -> None:
+        for a, b in operands:
+            xp.matmul(a, b)
+
+    inner = max(1, int(2e8 // max(step_flops(sizes, M), 1)))  # ~0.1 s of GEMMs per sample
+    for _ in range(2):  # warm-up: allocations, BLAS thread pools, kernel caches
+        step()
+        gemms()
+    step_t, gemm_t = [], []
+    for _ in range(repeats):
+        step_t.append(timer(lambda: [step() for _ in range(inner)], backend) / inner)
+        gemm_t.append(timer(lambda: [gemms() for _ in range(inner)], backend) / inner)
+    s, g = statistics.median(step_t), statistics.median(gemm_t)
+    flops = step_flops(sizes, M)
+    return {
+        "backend": backend.name, "device": backend.describe(), "dtype": dtype,
+        "batch_size": M, "step_us": s * 1e6, "gemm_us": g * 1e6, "step_over_gemm": s / g,
+        "step_gflops": flops / s / 1e9, "gemm_gflops": flops / g / 1e9,
+        "repeats": repeats, "inner": inner,
+    }
+
+
+def main(args: Any) -> int:
+    names = args.backend or ["numpy", "torch", "cupy"]
+    batches = args.batch_sizes or list(BATCHES)
+    rows = []
+    for name in names:
+        try:
+            backend = resolve(name)
+        except BackendError as exc:
+            if args.backend:
+                raise
+            print(f"skipping {name}: {exc}", file=sys.stderr)
+            continue
+        for M in batches:
+            rows.append(measure(backend, M, args.dtype, args.repeats))
+    print(f"training step of {'-'.join(map(str, SIZES))} vs its GEMMs, {args.dtype}, "
+          f"median of {args.repeats} interleaved repeats")
+    print(f"{'backend':<24} {'batch':>6} {'step us':>10} {'GEMMs us':>10} {'step/GEMM':>9} "
+          f"{'GFLOP/s':>8}")
+    for r in rows:
+        print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} {r['gemm_us']:>10.1f} "
+              f"{r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}")
+    if args.json:
+        from .datasets.download import atomic_write_bytes
+
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(path, json.dumps({"sizes": SIZES, "results": rows}, indent=2).encode())
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
