@@ -45,7 +45,7 @@ def test_updates_match_reference(backend, opt, kind, kw):
     o = opt()
     params = [backend.asarray(p, xp.float64, copy=True) for p in P0]
     for gs in GRADS:
-        params = o.step(xp, params, [backend.asarray(g, xp.float64) for g in gs])
+        params = o.step(xp, params, [backend.asarray(g, xp.float64, copy=True) for g in gs])
     want = reference(kind, o.learning_rate, **kw)
     for got, w in zip(params, want):
         assert got.dtype == xp.float64

@@ -13,6 +13,7 @@ CUDA device, else NumPy).
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,7 +208,38 @@ def _numpy(device: Any) -> Backend:
     _cpu_only("numpy", device)
     from array_api_compat import numpy as xp
 
+    tune_host_allocator()
     return Backend("numpy", xp, "cpu", np)
+
+
+_ALLOCATOR_TUNED = False
+
+
+def tune_host_allocator() -> bool:
+    """Keep glibc from handing each large temporary array fresh pages from the kernel.
+
+    A training step on NumPy allocates temporaries of 0.1-25 MB (activations, gradients).
+    glibc serves blocks above its mmap threshold with fresh mappings, so every step pays
+    page faults to zero them again; its threshold adapts upward only after some frees, and on
+    this project's 2-core machine that made batch 512 steps 1.5x their GEMM time instead of
+    1.15x. Raising the mmap threshold to glibc's maximum (32 MiB) and the trim threshold to
+    512 MiB keeps freed blocks for reuse. Done once per process, on glibc only, when the NumPy
+    backend is first resolved; set ``XPNET_NO_MALLOC_TUNING=1`` to leave the allocator alone.
+    Returns whether the settings were applied.
+    """
+    global _ALLOCATOR_TUNED
+    if _ALLOCATOR_TUNED or os.environ.get("XPNET_NO_MALLOC_TUNING"):
+        return _ALLOCATOR_TUNED
+    _ALLOCATOR_TUNED = True
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6")
+        M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+        ok = libc.mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
+        return ok and libc.mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024) == 1
+    except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
+        return False
 
 
 def _strict(device: Any) -> Backend:

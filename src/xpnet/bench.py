@@ -27,34 +27,48 @@ SIZES = (784, 512, 512, 10)
 BATCHES = (32, 128, 512, 2048)
 
 
-def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, int], tuple[int, int]]]:
-    """(name, shape of left, shape of right) for every GEMM a training step cannot avoid."""
+def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, ...], ...]]:
+    """For every GEMM a training step cannot avoid: (name, (m, k, n), transposed operand), with
+    the operands laid out as the step lays them out (``A^T @ D`` reads ``A`` transposed)."""
     out = []
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        out.append((f"forward{l}", (M, n_in), (n_in, n_out)))
-        out.append((f"weight_grad{l}", (n_in, M), (M, n_out)))
+        out.append((f"forward{l}", (M, n_in, n_out), "none"))         # A @ W
+        out.append((f"weight_grad{l}", (n_in, M, n_out), "left"))     # A^T @ D
         if l > 1:
-            out.append((f"input_grad{l}", (M, n_out), (n_out, n_in)))
+            out.append((f"input_grad{l}", (M, n_out, n_in), "right"))  # D @ W^T
     return out
 
 
 def step_flops(sizes: tuple[int, ...], M: int) -> int:
     """Floating-point operations of the step's GEMMs (2 per multiply-add)."""
-    return sum(2 * a[0] * a[1] * b[1] for _, a, b in gemm_shapes(sizes, M))
+    return sum(2 * m * k * n for _, (m, k, n), _ in gemm_shapes(sizes, M))
 
 
-def timer(fn: Callable[[], Any], backend: Backend) -> float:
-    """Seconds for one call of ``fn``, the device synchronised before and after."""
+def timer(fn: Callable[[], Any], backend: Backend, inner: int = 1) -> float:
+    """Seconds per call of ``fn`` over ``inner`` calls, the device synchronised before and
+    after (a GPU call returns before its work is done)."""
     backend.synchronize()
     t0 = time.perf_counter()
-    fn()
+    for _ in range(inner):
+        fn()
     backend.synchronize()
-    return time.perf_counter() - t0
+    return (time.perf_counter() - t0) / inner
 
 
-def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 5,
-            sizes: tuple[int, ...] = SIZES) -> dict[str, Any]:
-    """Median step time and median summed GEMM time, from interleaved repeats."""
+def _operands(backend: Backend, dtype: Any, shapes: list, rng: np.random.Generator) -> list:
+    out = []
+    for _, (m, k, n), transposed in shapes:
+        a = rng.random((k, m) if transposed == "left" else (m, k))
+        b = rng.random((n, k) if transposed == "right" else (k, n))
+        a, b = backend.asarray(a, dtype), backend.asarray(b, dtype)
+        out.append((a.T if transposed == "left" else a, b.T if transposed == "right" else b))
+    return out
+
+
+def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
+            sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1) -> dict[str, Any]:
+    """Median step time, median time of its GEMMs alone, and the median of their per-repeat
+    ratio, from interleaved repeats of about ``sample_seconds`` each."""
     from .network import Network
     from .optim import SGD
 
@@ -64,8 +78,7 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 5,
     X = backend.asarray(rng.random((M, sizes[0])), net.dtype)
     Y = net._targets(backend.asarray(rng.integers(0, sizes[-1], M)), M)
     opt = SGD(0.01, momentum=0.9)
-    operands = [(backend.asarray(rng.random(a), net.dtype), backend.asarray(rng.random(b), net.dtype))
-                for _, a, b in gemm_shapes(sizes, M)]
+    operands = _operands(backend, net.dtype, gemm_shapes(sizes, M), rng)
 
     def step() -> None:
         net._step(X, Y, opt, M)
@@ -74,19 +87,20 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 5,
         for a, b in operands:
             xp.matmul(a, b)
 
-    inner = max(1, int(2e8 // max(step_flops(sizes, M), 1)))  # ~0.1 s of GEMMs per sample
-    for _ in range(2):  # warm-up: allocations, BLAS thread pools, kernel caches
+    for _ in range(3):  # warm-up: allocations, BLAS thread pools, kernel caches
         step()
         gemms()
+    inner = max(1, int(sample_seconds / max(timer(step, backend, 3), 1e-9)))
     step_t, gemm_t = [], []
     for _ in range(repeats):
-        step_t.append(timer(lambda: [step() for _ in range(inner)], backend) / inner)
-        gemm_t.append(timer(lambda: [gemms() for _ in range(inner)], backend) / inner)
+        step_t.append(timer(step, backend, inner))
+        gemm_t.append(timer(gemms, backend, inner))
     s, g = statistics.median(step_t), statistics.median(gemm_t)
     flops = step_flops(sizes, M)
     return {
         "backend": backend.name, "device": backend.describe(), "dtype": dtype,
-        "batch_size": M, "step_us": s * 1e6, "gemm_us": g * 1e6, "step_over_gemm": s / g,
+        "batch_size": M, "step_us": s * 1e6, "gemm_us": g * 1e6,
+        "step_over_gemm": statistics.median(a / b for a, b in zip(step_t, gemm_t)),
         "step_gflops": flops / s / 1e9, "gemm_gflops": flops / g / 1e9,
         "repeats": repeats, "inner": inner,
     }

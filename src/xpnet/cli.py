@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="backend to time (repeatable; default: every available one)")
     b.add_argument("--batch-sizes", type=_positive_int, nargs="*")
     b.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    b.add_argument("--repeats", type=_positive_int, default=5)
+    b.add_argument("--repeats", type=_positive_int, default=7)
     b.add_argument("--json", metavar="PATH", help="write the raw figures as JSON")
     b.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")

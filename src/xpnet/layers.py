@@ -79,12 +79,13 @@ class Dense:
         Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
         (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below).
         """
-        W, b, act = self.W, self.b, self.activation
-        Z = X @ W + b
-        A = act.f(xp, Z) if activate else Z
+        W = self.W
+        Z = X @ W
+        Z += self.b  # in place where the library allows it (augmented assignment)
+        A, act_backprop = self.activation.forward(xp, Z) if activate else (Z, None)
 
         def backprop(D: Array, input_grad: bool = True) -> tuple[Array, list[Array]]:
-            dZ = act.backward(xp, Z, A, D) if activate else D
+            dZ = act_backprop(D) if act_backprop is not None else D
             dW = X.T @ dZ
             db = xp.sum(dZ, axis=0)
             dX = dZ @ W.T if input_grad else None

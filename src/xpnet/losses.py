@@ -9,8 +9,9 @@ With ``M`` examples in a batch (rows of ``A`` and ``Y``):
 
 Two pairings fuse: cross-entropy after softmax and binary cross-entropy after sigmoid give the
 output error ``D_L = dC/dZ_L = (A - Y) / M`` directly (the Jacobian of the activation cancels the
-denominator of dC/dA). For them the value is also computed from the logits ``Z`` (log-softmax,
-softplus), which never takes ``log(0)``. Elsewhere probabilities are clipped to [eps, 1 - eps].
+denominator of dC/dA). For them the network hands the logits ``Z`` to :attr:`Loss.from_logits`,
+which computes the value (log-softmax, softplus: never ``log(0)``) and the error together,
+sharing the exponentials. Elsewhere probabilities are clipped to [eps, 1 - eps].
 """
 
 from __future__ import annotations
@@ -27,23 +28,19 @@ class Loss:
     """A cost ``value(xp, A, Y)`` (0-d, mean over the batch) and ``gradient(xp, A, Y) = dC/dA``.
 
     ``fuses_with`` names the output activation with which the output error simplifies to
-    ``(A - Y) / M``; ``value_from_logits(xp, Z, Y)`` then evaluates the cost from ``Z``.
+    ``(A - Y) / M``; ``from_logits(xp, Z, Y, error)`` then returns the cost and (if ``error``)
+    that output error, both from ``Z``.
     """
 
     name: str
     value: Callable[[Any, Array, Array], Array]
     gradient: Callable[[Any, Array, Array], Array]
     fuses_with: str | None = None
-    value_from_logits: Callable[[Any, Array, Array], Array] | None = None
+    from_logits: Callable[[Any, Array, Array, bool], tuple[Array, Array | None]] | None = None
 
     def fused(self, activation_name: str) -> bool:
         """Whether this cost fuses with an output layer of the given activation."""
         return self.fuses_with == activation_name
-
-    @staticmethod
-    def fused_error(xp: Any, A: Array, Y: Array) -> Array:
-        """BP1 for the fused pairs: D_L = (A - Y) / M."""
-        return (A - Y) / A.shape[0]
 
 
 def _eps(xp: Any, A: Array) -> float:
@@ -67,10 +64,16 @@ def _bce_gradient(xp: Any, A: Array, Y: Array) -> Array:
     return (P - Y) / (P * (1.0 - P) * A.shape[0])
 
 
-def _bce_from_logits(xp: Any, Z: Array, Y: Array) -> Array:
+def _bce_from_logits(xp: Any, Z: Array, Y: Array, error: bool) -> tuple[Array, Array | None]:
     # -[y ln s(z) + (1-y) ln(1-s(z))] = softplus(z) - y z, softplus(z) = max(z,0) + ln(1+e^-|z|)
-    softplus = xp.maximum(Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
-    return xp.sum(softplus - Y * Z) / Z.shape[0]
+    M = Z.shape[0]
+    e = xp.exp(-xp.abs(Z))
+    P = xp.astype(Z >= 0, Z.dtype)
+    C = xp.sum(Z * P + xp.log1p(e) - Y * Z) / M
+    if not error:
+        return C, None
+    A = (e + P * (1.0 - e)) / (1.0 + e)  # sigmoid(z) from the same e = exp(-|z|)
+    return C, (A - Y) / M
 
 
 def _ce_value(xp: Any, A: Array, Y: Array) -> Array:
@@ -83,11 +86,14 @@ def _ce_gradient(xp: Any, A: Array, Y: Array) -> Array:
     return -Y / (P * A.shape[0])
 
 
-def _ce_from_logits(xp: Any, Z: Array, Y: Array) -> Array:
+def _ce_from_logits(xp: Any, Z: Array, Y: Array, error: bool) -> tuple[Array, Array | None]:
     # ln softmax(z)_j = (z_j - m) - ln sum_k e^(z_k - m), m the row maximum
+    M = Z.shape[0]
     S = Z - xp.max(Z, axis=1, keepdims=True)
-    log_p = S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))
-    return -xp.sum(Y * log_p) / Z.shape[0]
+    E = xp.exp(S)
+    total = xp.sum(E, axis=1, keepdims=True)
+    C = -xp.sum(Y * (S - xp.log(total))) / M
+    return C, ((E / total - Y) / M if error else None)
 
 
 _REGISTRY: dict[str, Loss] = {

@@ -167,27 +167,32 @@ class Network:
         and the output layer's result: ``Z_L`` when the cost fuses with the output activation
         (see :meth:`_classes`), ``A_L`` otherwise."""
         xp, loss = self.xp, self.loss
-        fused = self.fused
-        last = len(self.layers) - 1
+        layers = self.layers
+        dense = [layer for layer in layers if isinstance(layer, Dense)]
+        fused = loss.fused(dense[-1].activation.name)
+        last = len(layers) - 1
         backprops = []
         A = X
-        for i, layer in enumerate(self.layers):
+        for i, layer in enumerate(layers):
             if i == last:  # the output layer is always Dense
                 A, bp = layer.forward(xp, A, training, self.rng, activate=not fused)
             else:
                 A, bp = layer.forward(xp, A, training, self.rng)
             backprops.append(bp)
-        C = loss.value_from_logits(xp, A, Y) if fused else loss.value(xp, A, Y)
-        dense = self.dense_layers
+        # BP1, the output error D (only when gradients are wanted), with the cost C
+        if fused:
+            C, D = loss.from_logits(xp, A, Y, grads)
+        else:
+            C = loss.value(xp, A, Y)
+            D = loss.gradient(xp, A, Y) if grads else None
         n = X.shape[0] if n is None else n
         if self.l2:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
         if not grads:
             return C, None, A
-        # BP1: the output error; then BP2-BP4 layer by layer, down to the first Dense layer.
-        D = loss.fused_error(xp, self.dense_layers[-1].activation.f(xp, A), Y) if fused \
-            else loss.gradient(xp, A, Y)
-        first = self.layers.index(dense[0])
+        # BP2-BP4 layer by layer, down to the first Dense layer (whose input gradient nobody
+        # needs, so its backprop skips that GEMM)
+        first = layers.index(dense[0])
         out: list[tuple[Array, Array]] = []
         for i in range(last, first - 1, -1):
             D, g = backprops[i](D, input_grad=i > first)
@@ -202,7 +207,7 @@ class Network:
         """Class decisions from outputs (or targets): the row argmax, or ``out >= 0.5`` for a
         single output (``Z >= 0`` when ``out`` holds logits, the same decision)."""
         xp = self.xp
-        if self.n_outputs == 1:
+        if out.shape[1] == 1:
             return xp.astype(out[:, 0] >= (0.0 if logits else 0.5), xp.int64)
         return xp.argmax(out, axis=1)
 
@@ -239,10 +244,11 @@ class Network:
     def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None) -> tuple[Array, Array]:
         """One update on device arrays; returns the cost and the output (see _objective)."""
         C, grads, out = self._objective(X, Y, training=True, n=n, grads=True)
+        dense = self.dense_layers
         flat = [g for pair in grads for g in pair]
-        new = optimizer.step(self.xp, self.parameters(), flat)
-        for i, layer in enumerate(self.dense_layers):
-            layer.set_params(new[2 * i : 2 * i + 2])
+        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat)
+        for i, layer in enumerate(dense):
+            layer.W, layer.b = new[2 * i], new[2 * i + 1]
         return C, out
 
     def predict(self, X: Any) -> Array:

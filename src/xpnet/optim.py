@@ -3,7 +3,9 @@
 ``step(xp, params, grads)`` returns the updated parameters. Updates are written with augmented
 assignment (``p -= u``): that updates in place where the array library allows it (NumPy, CuPy,
 PyTorch, array-api-strict) and falls back to a new array where it does not (immutable arrays),
-so one line serves both; the caller stores what is returned.
+so one line serves both; the caller stores what is returned. The gradients are consumed: a step
+may overwrite them (scaling ``g`` by the learning rate in its own memory saves a temporary as
+large as the parameter, and the update is memory-bound).
 
 L2 regularisation is not an optimizer option: it is part of the cost (``Network(l2=...)``), so
 its gradient ``(lambda/n) W`` arrives inside ``grads`` and plain SGD performs the classical
@@ -90,23 +92,22 @@ class SGD(Optimizer):
     def step(self, xp: Any, params: list[Array], grads: list[Array]) -> list[Array]:
         eta, mu = self.learning_rate, self.momentum
         self.t += 1
-        if mu == 0.0:
-            out = []
-            for p, g in zip(params, grads):
-                p -= eta * g
-                out.append(p)
-            return out
-        vel = self._zeros("velocity", xp, params)
+        vel = self._zeros("velocity", xp, params) if mu else None
         out = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            v = vel[i]
-            v *= mu
-            v -= eta * g
-            vel[i] = v
-            if self.nesterov:
-                p += mu * v - eta * g
+            g *= eta  # consumed: g now holds eta * dW
+            if vel is None:
+                p -= g
             else:
-                p += v
+                v = vel[i]
+                v *= mu
+                v -= g  # v = mu v - eta g
+                vel[i] = v
+                if self.nesterov:
+                    p -= g
+                    p += mu * v
+                else:
+                    p += v
             out.append(p)
         return out
 

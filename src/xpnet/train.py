@@ -20,6 +20,7 @@ from typing import Any, TextIO
 import numpy as np
 
 from . import optim, schedules
+from .backend import to_numpy
 from .errors import ModelFileError, TrainingDiverged
 from .network import Network
 
@@ -248,7 +249,7 @@ def fit(
     steps = math.ceil(n / batch_size)
     shown = _Progress(progress, stream, epochs, steps)
     check_each_step = not net.backend.is_gpu  # reading a CPU scalar costs nothing
-    classifier = _classifier(net)
+    classifier, logits = _classifier(net), net.fused
     stop = False
     try:
         for epoch in range(start, epochs):
@@ -256,25 +257,30 @@ def fit(
             t0 = time.perf_counter()
             shown.start(epoch)
             order = rng.permutation(n) if shuffle else xp.arange(n, device=net.backend.device)
-            total, correct, costs = 0.0, 0, []
+            costs, hits = [], []
             for step, s in enumerate(range(0, n, batch_size)):
                 idx = order[s:min(s + batch_size, n)]
-                Xb, Yb = xp.take(X, idx, axis=0), xp.take(Y, idx, axis=0)
-                C, out = net._step(Xb, Yb, opt, n)
+                Yb = xp.take(Y, idx, axis=0)
+                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n)
                 if check_each_step and not math.isfinite(float(C)):
                     _diverged(epoch, step, steps, float(C), history)
                 costs.append(C)
-                total = total + C * Xb.shape[0]
                 if classifier:
-                    hits = net._classes(out, net.fused) == net._classes(Yb)
-                    correct = correct + xp.sum(xp.astype(hits, xp.int64))
+                    hits.append(net._classes(out, logits) == net._classes(Yb))
                 shown.step()
-            loss = float(total) / n
+            # One reduction per epoch, on the device: the cost averages the batches weighted by
+            # their sizes (the last one may be short).
+            per_step = xp.stack(costs)
+            sizes = xp.asarray([min(batch_size, n - s) for s in range(0, n, batch_size)],
+                               dtype=per_step.dtype, device=net.backend.device)
+            loss = float(xp.sum(per_step * sizes)) / n
             if not math.isfinite(loss):  # on a GPU, found here, once per epoch
-                bad = np.flatnonzero(~np.isfinite(np.array([float(c) for c in costs])))[0]
-                _diverged(epoch, int(bad), steps, float(costs[bad]), history)
+                host = to_numpy(per_step)
+                bad = int(np.flatnonzero(~np.isfinite(host))[0])
+                _diverged(epoch, bad, steps, float(host[bad]), history)
+            correct = int(xp.sum(xp.astype(xp.concat(hits), xp.int64))) if classifier else 0
             logs = {"epoch": epoch + 1, "loss": loss,
-                    "accuracy": float(correct) / n if classifier else float("nan"),
+                    "accuracy": correct / n if classifier else float("nan"),
                     "val_loss": float("nan"), "val_accuracy": float("nan"),
                     "learning_rate": opt.learning_rate}
             if Xv is not None:
@@ -352,7 +358,7 @@ def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
         scaler = Scaler(scaling).fit(X[tr])
         dtype = np.float64 if net.dtype_name == "float64" else np.float32
         fit(net, scaler.transform(X[tr], dtype), y[tr], **fit_kwargs)
-        acc = float(np.mean(_host(net.predict(scaler.transform(X[te], dtype))) == y[te]))
+        acc = float(np.mean(to_numpy(net.predict(scaler.transform(X[te], dtype))) == y[te]))
         scores.append(acc)
         if fit_kwargs.get("progress", True):
             print(f"fold {fold}/{k}: accuracy {acc:.4f}",
@@ -360,7 +366,3 @@ def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
     return {"fold_accuracy": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores))}
 
 
-def _host(x: Any) -> np.ndarray:
-    from .backend import to_numpy
-
-    return to_numpy(x)
