@@ -128,10 +128,10 @@ def main(args: Any) -> int:
         print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} {r['gemm_us']:>10.1f} "
               f"{r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}")
     if args.json:
-        from .datasets.download import atomic_write_bytes
+        from .atomic import write_bytes
 
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps({"sizes": SIZES, "results": rows}, indent=2).encode())
+        write_bytes(path, json.dumps({"sizes": SIZES, "results": rows}, indent=2).encode())
         print(f"wrote {path}", file=sys.stderr)
     return 0

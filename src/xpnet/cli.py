@@ -64,8 +64,15 @@ def _nonneg_float(text: str) -> float:
     return value
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes in one line (the full usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="xpnet", description="Train and use dense neural networks on NumPy, CuPy, "
         "PyTorch or array-api-strict.")
     p.add_argument("--version", action="version", version=f"xpnet {__version__}")
@@ -122,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a checkpoint every N epochs")
     t.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     t.add_argument("--metrics-out", metavar="PATH", help="write metrics and history as JSON")
+    t.add_argument("--plot", metavar="DIR",
+                   help="write PNGs of the training curves, confusion matrix, misclassified "
+                        "images and first-layer weights (needs: pip install 'xpnet[plot]')")
 
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
     common(e)
@@ -168,6 +178,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .preprocess import Scaler
     from .train import EarlyStopping, cross_validate, fit
 
+    if args.plot:
+        from . import plot
+
+        plot._pyplot()  # fail now, not after training, when matplotlib is missing
     if args.cv and (args.save or args.resume):
         raise UsageError("--cv estimates accuracy only; train without --cv to --save a model")
     if args.cv == 1:
@@ -263,8 +277,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics.update(epochs=len(history.epoch), train_seconds=seconds,
                    history=history.as_dict(), network=net.config(),
                    backend=net.backend.describe(), optimizer=optimizer.config())
+    X_test_scaled = scaler.transform(X_test, dtype) if X_test is not None else None
     if X_test is not None:
-        pred = to_numpy(net.predict(scaler.transform(X_test, dtype)))
+        pred = to_numpy(net.predict(X_test_scaled))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
         _say(args, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
@@ -272,17 +287,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.save:
         path = net.save(args.save)
         _say(args, f"saved model to {path}")
+    if args.plot:
+        from . import plot
+
+        written = plot.all_figures(args.plot, net, history, X_test_scaled, y_test, X_test,
+                                   ds.image_shape)
+        _say(args, f"wrote {', '.join(str(p) for p in written)}")
     _write_metrics(args, metrics)
     return 130 if history.interrupted else 0
 
 
 def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
     if args.metrics_out:
-        from .datasets.download import atomic_write_bytes
+        from .atomic import write_bytes
 
         path = Path(args.metrics_out)
         path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(path, json.dumps(metrics, indent=2).encode())
+        write_bytes(path, json.dumps(metrics, indent=2).encode())
         _say(args, f"wrote metrics to {path}")
 
 
@@ -342,9 +363,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         f"{i},{names[c] if names and c < len(names) else c}" for i, c in enumerate(pred)]
     text = "\n".join(lines) + "\n"
     if args.out:
-        from .datasets.download import atomic_write_bytes
+        from .atomic import write_bytes
 
-        atomic_write_bytes(Path(args.out), text.encode())
+        write_bytes(Path(args.out), text.encode())
         _say(args, f"wrote {len(pred)} predictions to {args.out}")
     else:
         sys.stdout.write(text)
@@ -392,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, DataError, ModelFileError, BackendError, TrainingDiverged,
-            ValueError, TypeError, OSError) as exc:
+            ValueError, TypeError, OSError, ImportError) as exc:
         if args.debug:
             raise
         print(f"xpnet {args.command}: error: {exc}", file=sys.stderr)

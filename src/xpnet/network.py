@@ -16,7 +16,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from . import losses
+from . import activations, losses
 from .backend import Backend, resolve, to_numpy
 from .layers import Dense, Dropout, from_config
 
@@ -329,6 +329,7 @@ def _make_layers(
     if not isinstance(spec, (list, tuple)) or len(spec) == 0:
         raise TypeError("layers must be a non-empty list of sizes or of layer objects")
     if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in spec):
+        activations.get(hidden)  # a typo fails even where no hidden layer uses the name
         if len(spec) < 2:
             raise ValueError("a list of sizes needs at least an input and an output size")
         layers: list[Layer] = []

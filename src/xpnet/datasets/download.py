@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from ..atomic import write_bytes
 from ..errors import DataError
 
 
@@ -63,21 +63,6 @@ def download(
         if problem:
             errors.append(f"{url}: {problem}")
             continue
-        atomic_write_bytes(target, data)
+        write_bytes(target, data)
         return
     raise DataError(f"could not download {target.name}: " + "; ".join(errors))
-
-
-def atomic_write_bytes(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` so that a reader sees the old file or the new one, never
-    a mix: temp file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

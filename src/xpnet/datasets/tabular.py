@@ -104,8 +104,8 @@ def read_matrix(path: str | Path, n_columns: int, delimiter: str = ",") -> np.nd
     out = np.empty((len(rows), n_columns))
     for k, (line, row) in enumerate(rows):
         if len(row) != n_columns:
-            raise DataError(f"{path}: line {line} has {len(row)} fields; the model expects "
-                            f"{n_columns} features")
+            raise DataError(f"{path}: line {line} has {len(row)} features but the model "
+                            f"expects {n_columns}")
         for j, field in enumerate(row):
             v = _number(field)
             if v is None or not math.isfinite(v):
