@@ -63,7 +63,8 @@ def main(path: str) -> None:
             for la in LAYERS:
                 fwd, bwd = g.get(("layer", "forward", la)), g.get(("layer", "backward", la))
                 bf = g.get(("bare", "forward", la))
-                bb = (g.get(("bare", "weight_grad", la)) or 0) + (g.get(("bare", "input_grad", la)) or 0)
+                bb = (g.get(("bare", "weight_grad", la)) or 0) + \
+                    (g.get(("bare", "input_grad", la)) or 0)
                 cells.append(f"{fwd / bf:.2f}" if fwd and bf else "-")
                 cells.append(f"{bwd / bb:.2f}" if bwd and bb else "-")
             print(f"| {dt} | {M} | " + " | ".join(cells) + " |")

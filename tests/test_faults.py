@@ -60,8 +60,11 @@ def test_sigkill_during_and_between_checkpoint_writes(tmp_path):
             if moment == "first write":
                 assert wait_for(lambda: parts(ck)), "no checkpoint write seen"
             elif moment == "later write":
-                before = epochs_done(ck)
-                assert wait_for(lambda: parts(ck) and epochs_done(ck) > before)
+                # once this run has written a checkpoint of its own, kill it the instant the
+                # next write's temporary file appears
+                mtime = ck.stat().st_mtime_ns
+                assert wait_for(lambda m=mtime: ck.stat().st_mtime_ns != m)
+                assert wait_for(lambda: parts(ck))
             else:
                 assert wait_for(lambda: ck.exists() and not parts(ck))
                 time.sleep(0.05)
