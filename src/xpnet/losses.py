@@ -92,8 +92,13 @@ def _ce_from_logits(xp: Any, Z: Array, Y: Array, error: bool) -> tuple[Array, Ar
     S = Z - xp.max(Z, axis=1, keepdims=True)
     E = xp.exp(S)
     total = xp.sum(E, axis=1, keepdims=True)
-    C = -xp.sum(Y * (S - xp.log(total))) / M
-    return C, ((E / total - Y) / M if error else None)
+    C = xp.sum(Y * (xp.log(total) - S)) / M
+    if not error:
+        return C, None
+    E /= total  # softmax(z), in E's memory where the library allows it
+    E -= Y
+    E /= M
+    return C, E
 
 
 _REGISTRY: dict[str, Loss] = {
