@@ -3,7 +3,7 @@ array API standard, running on NumPy, CuPy, PyTorch and array-api-strict."""
 
 __version__ = "0.1.0"
 
-from . import activations, backend, datasets, init, losses, metrics, optim, schedules  # noqa: E402
+from . import activations, backend, datasets, init, losses, metrics, optim, plot, schedules  # noqa: E402
 from .backend import Backend, BackendError, resolve  # noqa: E402
 from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402

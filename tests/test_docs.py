@@ -1,0 +1,64 @@
+"""The docs match the code: every function, class, method and test the README and the
+maths-to-code guide name in backticks exists, and the README's commands use real flags."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import xpnet
+from xpnet import activations, layers, losses, network
+from xpnet.cli import build_parser
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "maths-to-code.md"]
+OWNERS = {"Dense": layers.Dense, "Dropout": layers.Dropout, "Network": network.Network,
+          "Loss": losses.Loss, "Activation": activations.Activation}
+
+
+def quoted(path):
+    return re.findall(r"`([^`\n]+)`", path.read_text())
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_named_code_exists(doc):
+    test_names = {m for p in (ROOT / "tests").glob("test_*.py")
+                  for m in re.findall(r"^def (test_\w+)", p.read_text(), re.M)}
+    missing = []
+    for q in quoted(doc):
+        name = q.split("(")[0].removesuffix("'s")
+        if re.fullmatch(r"test_\w+", name):
+            if name not in test_names:
+                missing.append(name)
+        elif re.fullmatch(r"xpnet(\.\w+)+", name):
+            obj = xpnet
+            for part in name.split(".")[1:]:
+                obj = getattr(obj, part, None)
+            if obj is None:
+                missing.append(name)
+        elif re.fullmatch(r"(Dense|Dropout|Network|Loss|Activation)\.\w+", name):
+            owner, attr = name.split(".")
+            if not hasattr(OWNERS[owner], attr) and attr not in ("W", "b"):
+                missing.append(name)
+        elif re.fullmatch(r"(activations|losses|init)\.\w+", name):
+            mod, attr = name.split(".")
+            if not hasattr(getattr(xpnet, mod), attr):
+                missing.append(name)
+    assert not missing, f"{doc.name} names what the code lacks: {missing}"
+
+
+def test_readme_commands_use_real_flags():
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices
+    text = (ROOT / "README.md").read_text()
+    bad = []
+    for line in re.findall(r"^(?:\$ )?(xpnet [^\n#|]*)", text, re.M) + \
+            re.findall(r"`(xpnet [^`]*)`", text):
+        words = line.split()
+        if len(words) < 2 or words[1] not in sub:
+            continue
+        known = {o for a in sub[words[1]]._actions for o in a.option_strings}
+        bad += [w for w in words if w.startswith("--") and w not in known]
+    assert not bad, f"README uses unknown flags: {sorted(set(bad))}"
