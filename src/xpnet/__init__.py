@@ -18,5 +18,5 @@ __all__ = [
     "Adam", "Backend", "BackendError", "DataError", "Dense", "Dropout", "EarlyStopping",
     "History", "ModelFileError", "Network", "SGD", "Scaler", "TrainingDiverged", "activations",
     "backend", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
-    "losses", "metrics", "optim", "resolve", "save", "schedules", "__version__",
+    "losses", "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",
 ]
