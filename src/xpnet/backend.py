@@ -155,6 +155,11 @@ class Generator:
                 return self._device_rng.random(size=shape, dtype=dtype)
         return be._lib.rand(shape, generator=self._device_rng, device=be.device, dtype=dtype)
 
+    def reseed(self, seed: Any) -> None:
+        """Start afresh from ``seed`` (anything ``numpy.random.default_rng`` takes)."""
+        self.host = np.random.default_rng(seed)
+        self._device_rng = None
+
     # The host generator's state is plain JSON, which is what checkpoints store.
     def get_state(self) -> dict:
         return self.host.bit_generator.state

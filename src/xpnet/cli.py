@@ -129,6 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a checkpoint every N epochs")
     t.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     t.add_argument("--metrics-out", metavar="PATH", help="write metrics and history as JSON")
+    t.add_argument("--distributed", nargs="?", const="auto", choices=("auto", "mpi", "nccl"),
+                   help="data-parallel training across the processes of an MPI launch "
+                        "(mpiexec -n N xpnet train --distributed); auto: NCCL for the cupy "
+                        "backend, MPI otherwise")
     t.add_argument("--plot", metavar="DIR",
                    help="write PNGs of the training curves, confusion matrix, misclassified "
                         "images and first-layer weights (needs: pip install 'xpnet[plot]')")
@@ -182,10 +186,16 @@ def cmd_train(args: argparse.Namespace) -> int:
         from . import plot
 
         plot._pyplot()  # fail now, not after training, when matplotlib is missing
+    if args.cv and args.distributed:
+        raise UsageError("--cv runs its folds in one process; drop --distributed")
     if args.cv and (args.save or args.resume):
         raise UsageError("--cv estimates accuracy only; train without --cv to --save a model")
     if args.cv == 1:
         raise UsageError("--cv needs K >= 2 folds")
+    comm = _communicator(args)
+    if not comm.is_root:
+        args.quiet = True   # only rank 0 prints, writes metrics, checkpoints and saves
+        args.save = args.metrics_out = args.plot = None
     ds = _load_dataset(args)
     recipe = recipes.for_dataset(ds)
     state = None
@@ -227,6 +237,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     metrics: dict[str, Any] = {"dataset": ds.name, "xpnet_version": __version__}
     fit_kwargs = dict(epochs=epochs, batch_size=batch_size, schedule=sched,
                       progress=not args.quiet, validation_split=args.validation_split)
+    if comm.size > 1:
+        fit_kwargs["comm"] = comm
     if args.cv:
         probe = make_network()
         _say(args, f"{args.cv}-fold cross-validation of {probe!r} on {ds!r}")
@@ -258,7 +270,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         net.preprocessing, net.class_names = scaler, list(ds.class_names)
     dtype = np.float64 if net.dtype_name == "float64" else np.float32
     Xtr = scaler.transform(X_train, dtype)
-    _say(args, f"training {net!r} on {ds!r}")
+    _say(args, f"training {net!r} on {ds!r}"
+         + (f", data-parallel over {comm.size} {comm.name.upper()} ranks" if comm.size > 1
+            else ""))
     _say(args, f"  {net.backend.describe()}, optimizer {optimizer!r}, batch {batch_size}, "
          f"{epochs} epochs" + (f", {sched.name} schedule" if sched.name != "constant" else "")
          + (f", dropout {dropout}" if dropout else "") + (f", l2 {l2}" if l2 else ""))
@@ -295,6 +309,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         _say(args, f"wrote {', '.join(str(p) for p in written)}")
     _write_metrics(args, metrics)
     return 130 if history.interrupted else 0
+
+
+def _communicator(args: argparse.Namespace) -> Any:
+    """The communicator for ``--distributed`` (a single process without it). With CuPy and
+    no --device, each rank takes the GPU ``rank % count``."""
+    from . import comm as comm_module
+
+    if not getattr(args, "distributed", None):
+        return comm_module.Single()
+    kind = args.distributed
+    if kind == "auto":
+        kind = "nccl" if args.backend == "cupy" else "mpi"
+    comm = comm_module.get(kind)
+    if args.backend == "cupy" and args.device is None:
+        import cupy
+
+        args.device = comm.rank % cupy.cuda.runtime.getDeviceCount()
+    return comm
 
 
 def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:

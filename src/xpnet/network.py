@@ -241,11 +241,16 @@ class Network:
         X, Y = self._batch(X, Y)
         return self._step(X, Y, optimizer, n)[0]
 
-    def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None) -> tuple[Array, Array]:
-        """One update on device arrays; returns the cost and the output (see _objective)."""
+    def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None,
+              reduce: Any = None) -> tuple[Array, Array]:
+        """One update on device arrays; returns the cost and the output (see _objective).
+        ``reduce(grads, C) -> (grads, C)`` combines them across processes before the update
+        (data parallelism, :func:`xpnet.comm.averaging`)."""
         C, grads, out = self._objective(X, Y, training=True, n=n, grads=True)
         dense = self.dense_layers
         flat = [g for pair in grads for g in pair]
+        if reduce is not None:
+            flat, C = reduce(flat, C)
         new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat)
         for i, layer in enumerate(dense):
             layer.W, layer.b = new[2 * i], new[2 * i + 1]

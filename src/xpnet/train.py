@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from . import comm as comm_module
 from . import optim, schedules
 from .backend import to_numpy
 from .errors import ModelFileError, TrainingDiverged
@@ -186,6 +187,7 @@ def fit(
     checkpoint_every: int = 1,
     resume: str | Path | None = None,
     stream: TextIO | None = None,
+    comm: Any = None,
 ) -> History:
     """Train ``net`` by mini-batch gradient descent and return its :class:`History`.
 
@@ -200,6 +202,11 @@ def fit(
     (on NumPy the final weights equal an uninterrupted run's). A NaN or infinite cost raises
     :class:`TrainingDiverged` naming the epoch and step; Ctrl-C stops after the current step
     and returns the history so far (``history.interrupted``).
+
+    ``comm`` (a :mod:`xpnet.comm` communicator, or ``"mpi"``/``"nccl"``) trains data-parallel:
+    ``batch_size`` is the global batch, split across the ranks; rank 0's initial parameters
+    are broadcast; gradients are averaged with one all-reduce per step; only rank 0 prints and
+    writes checkpoints. Every rank must call ``fit`` with the same data and arguments.
     """
     from .io import load_with_state
 
@@ -210,6 +217,17 @@ def fit(
         raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     stream = stream if stream is not None else sys.stderr
     xp, rng = net.xp, net.rng
+    comm = comm_module.get(comm)
+    if batch_size < comm.size:
+        raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
+    # Two random streams: the order of the examples (one stream shared by every rank) and the
+    # network's own (dropout masks: a different stream on each rank).
+    shuffler = net.backend.generator(comm_module.shared_seed(comm, int(rng.host.integers(2**52))))
+    if comm.size > 1:
+        rng.reseed((comm_module.shared_seed(comm, int(rng.host.integers(2**52))), comm.rank))
+        params = net.parameters()
+        net.set_parameters(comm_module.unpack(
+            xp, comm.broadcast(net.backend, comm_module.pack(xp, params)), params))
 
     X, Y = net._batch(X, y)
     n_all = X.shape[0]
@@ -240,6 +258,8 @@ def fit(
         opt = optim.from_config(state["optimizer"])
         opt.load_state(state["optimizer_state"], arrays, net.backend, net.dtype)
         rng.set_state(state["rng"])
+        if state.get("shuffle_rng"):
+            shuffler.set_state(state["shuffle_rng"])
         sched = schedules.get(state["schedule"])
         base_lr = state["base_learning_rate"]
         history = History.from_dict(state["history"])
@@ -247,7 +267,8 @@ def fit(
         start = state["epochs_done"]
 
     steps = math.ceil(n / batch_size)
-    shown = _Progress(progress, stream, epochs, steps)
+    shown = _Progress(progress and comm.is_root, stream, epochs, steps)
+    writes = checkpoint is not None and comm.is_root
     check_each_step = not net.backend.is_gpu  # reading a CPU scalar costs nothing
     classifier, logits = _classifier(net), net.fused
     stop = False
@@ -256,12 +277,19 @@ def fit(
             opt.learning_rate = base_lr * sched.factor(epoch)
             t0 = time.perf_counter()
             shown.start(epoch)
-            order = rng.permutation(n) if shuffle else xp.arange(n, device=net.backend.device)
+            order = shuffler.permutation(n) if shuffle else \
+                xp.arange(n, device=net.backend.device)
             costs, hits = [], []
             for step, s in enumerate(range(0, n, batch_size)):
-                idx = order[s:min(s + batch_size, n)]
+                e = min(s + batch_size, n)
+                reduce = None
+                if comm.size > 1:  # this rank's share of the global batch order[s:e]
+                    m = e - s
+                    s, e = s + m * comm.rank // comm.size, s + m * (comm.rank + 1) // comm.size
+                    reduce = comm_module.averaging(comm, net.backend, (e - s) / m)
+                idx = order[s:e]
                 Yb = xp.take(Y, idx, axis=0)
-                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n)
+                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n, reduce)
                 if check_each_step and not math.isfinite(float(C)):
                     _diverged(epoch, step, steps, float(C), history)
                 costs.append(C)
@@ -279,6 +307,8 @@ def fit(
                 bad = int(np.flatnonzero(~np.isfinite(host))[0])
                 _diverged(epoch, bad, steps, float(host[bad]), history)
             correct = int(xp.sum(xp.astype(xp.concat(hits), xp.int64))) if classifier else 0
+            if comm.size > 1:
+                correct = int(comm.allreduce_host([correct])[0])
             logs = {"epoch": epoch + 1, "loss": loss,
                     "accuracy": correct / n if classifier else float("nan"),
                     "val_loss": float("nan"), "val_accuracy": float("nan"),
@@ -291,15 +321,24 @@ def fit(
             shown.end(logs)
             for cb in callbacks:
                 stop = bool(cb.on_epoch_end(net, epoch + 1, logs)) or stop
-            if checkpoint is not None and ((epoch + 1) % checkpoint_every == 0 or stop
-                                           or epoch + 1 == epochs):
+            if writes and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
                 save_checkpoint(net, checkpoint, opt, sched, base_lr, history, epoch + 1,
-                                {"epochs": epochs, "batch_size": batch_size})
+                                {"epochs": epochs, "batch_size": batch_size}, shuffler)
             if stop:
                 history.stopped_early = True
                 shown.message(f"early stop after epoch {epoch + 1}")
                 break
+    except TrainingDiverged:
+        raise   # every rank sees the same global cost, so every rank stops here together
+    except Exception as exc:
+        if comm.size > 1:   # one rank failed alone: stop them all rather than hang
+            print(f"rank {comm.rank}: {type(exc).__name__}: {exc}; aborting all ranks",
+                  file=sys.stderr, flush=True)
+            comm.abort(1)
+        raise
     except KeyboardInterrupt:
+        if comm.size > 1:
+            comm.abort(130)
         history.interrupted = True
         if shown.bar is not None:
             shown.bar.close()
@@ -321,7 +360,8 @@ def _diverged(epoch: int, step: int, steps: int, value: float, history: History)
 
 def save_checkpoint(net: Network, path: str | Path, opt: optim.Optimizer,
                     sched: schedules.Schedule, base_lr: float, history: History,
-                    epochs_done: int, settings: dict[str, Any] | None = None) -> Path:
+                    epochs_done: int, settings: dict[str, Any] | None = None,
+                    shuffler: Any = None) -> Path:
     """The model plus everything :func:`fit` needs to continue exactly: optimizer state, the
     random generator's state, schedule, base learning rate, history and epochs done."""
     from .io import save
@@ -332,6 +372,7 @@ def save_checkpoint(net: Network, path: str | Path, opt: optim.Optimizer,
         "optimizer": opt.config(),
         "optimizer_state": {"t": opt.t, "keys": keys},
         "rng": net.rng.get_state(),
+        "shuffle_rng": shuffler.get_state() if shuffler is not None else None,
         "schedule": sched.config(),
         "base_learning_rate": base_lr,
         "history": history.as_dict(),
