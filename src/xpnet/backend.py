@@ -80,6 +80,14 @@ class Backend:
         elif self.name == "torch" and self.device.type == "cuda":
             self._lib.cuda.synchronize(self.device)
 
+    def make_current(self) -> None:
+        """Make this backend's GPU the process's current device (one GPU per process, as NCCL
+        and CUDA-aware MPI expect); a no-op on the CPU."""
+        if self.name == "cupy":
+            self.device.use()
+        elif self.name == "torch" and self.device.type == "cuda":
+            self._lib.cuda.set_device(self.device)
+
     @property
     def is_gpu(self) -> bool:
         """True when arrays live in GPU memory."""
@@ -302,6 +310,16 @@ def _torch(device: Any) -> Backend:
     from array_api_compat import torch as xp
 
     return Backend("torch", xp, dev, torch)
+
+
+def gpu_count() -> int:
+    """How many CUDA devices CuPy sees (0 without CuPy or a driver)."""
+    try:
+        import cupy
+
+        return int(cupy.cuda.runtime.getDeviceCount())
+    except Exception:  # ImportError, or CUDARuntimeError without a driver
+        return 0
 
 
 def _same_device(a: Any, b: Any) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, BackendError, resolve
+from .backend import BACKENDS, Backend, BackendError, resolve
 
 SIZES = (784, 512, 512, 10)
 BATCHES = (32, 128, 512, 2048)
@@ -107,7 +107,7 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
 
 
 def main(args: Any) -> int:
-    names = args.backend or ["numpy", "torch", "cupy"]
+    names = args.backend or [b for b in BACKENDS if b != "array_api_strict"]
     batches = args.batch_sizes or list(BATCHES)
     rows = []
     for name in names:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, activations, datasets, init, losses, optim, recipes, schedules
-from .backend import BackendError, available, to_numpy
+from .backend import BackendError, available, gpu_count, to_numpy
 from .errors import DataError, ModelFileError, TrainingDiverged
 
 EXIT_USAGE = 2
@@ -322,10 +322,8 @@ def _communicator(args: argparse.Namespace) -> Any:
     if kind == "auto":
         kind = "nccl" if args.backend == "cupy" else "mpi"
     comm = comm_module.get(kind)
-    if args.backend == "cupy" and args.device is None:
-        import cupy
-
-        args.device = comm.rank % cupy.cuda.runtime.getDeviceCount()
+    if args.backend == "cupy" and args.device is None and gpu_count():
+        args.device = comm.rank % gpu_count()
     return comm
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import Backend, BackendError, to_numpy
+from .backend import Backend, BackendError, gpu_count, resolve, to_numpy
 
 Array = Any
 
@@ -83,7 +83,7 @@ class MPI(Communicator):
         self.cuda_aware = os.environ.get("XPNET_MPI_CUDA_AWARE") == "1"
 
     def _host_or_device(self, backend: Backend, buf: Array) -> tuple[Any, bool]:
-        if backend.is_gpu and self.cuda_aware and backend.name == "cupy":
+        if self.cuda_aware and hasattr(buf, "__cuda_array_interface__"):
             backend.synchronize()   # MPI must not read the buffer before the kernels finish
             return buf, False
         return np.ascontiguousarray(to_numpy(buf)), True
@@ -124,7 +124,6 @@ class NCCL(Communicator):
 
     def __init__(self, rank: int | None = None, size: int | None = None):
         try:
-            import cupy
             import cupyx.distributed
         except ImportError as exc:
             raise BackendError(
@@ -138,9 +137,12 @@ class NCCL(Communicator):
                                    "set RANK and WORLD_SIZE")
             rank, size = found
         self.rank, self.size = rank, size
-        n_local = cupy.cuda.runtime.getDeviceCount()
-        cupy.cuda.Device(rank % n_local).use()   # one GPU per process, round-robin per host
-        self.device = rank % n_local
+        n_local = gpu_count()
+        if n_local == 0:
+            raise BackendError("NCCL needs a CUDA device, and this machine has none")
+        # one GPU per process, round-robin over the GPUs of each host
+        self.backend = resolve("cupy", rank % n_local)
+        self.backend.make_current()
         self.comm = cupyx.distributed.init_process_group(size, rank, backend="nccl")
 
     def allreduce_sum(self, backend: Backend, buf: Array) -> Array:
@@ -153,12 +155,11 @@ class NCCL(Communicator):
         return buf
 
     def allreduce_host(self, values: list[float]) -> list[float]:
-        import cupy
-
-        data = cupy.asarray(values, dtype=cupy.float64)
-        out = cupy.empty_like(data)
+        be = self.backend
+        data = be.asarray(np.asarray(values, dtype=np.float64))
+        out = be.xp.empty_like(data)
         self.comm.all_reduce(data, out, op="sum")
-        return cupy.asnumpy(out).tolist()
+        return to_numpy(out).tolist()
 
     def abort(self, code: int = 1) -> None:
         os._exit(code)   # NCCL has no global abort; the launcher ends the other ranks
