@@ -29,39 +29,26 @@ class UsageError(ValueError):
 
 
 # --------------------------------------------------------------------------- argument parsing
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
+def _checked(convert: Any, ok: Any, requirement: str) -> Any:
+    """An argparse type: ``convert`` the text, then refuse values for which ``ok`` is false."""
+    noun = "an integer" if convert is int else "a number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {requirement}, got {text}")
+        return value
+
+    return parse
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0.0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    value = _positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    return value
+_positive_int = _checked(int, lambda v: v >= 1, ">= 1")
+_fraction = _checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
+_positive_float = _checked(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
+_nonneg_float = _checked(float, lambda v: 0.0 <= v < float("inf"), "a finite number >= 0")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -19,6 +19,18 @@ def _number(text: str) -> float | None:
         return None
 
 
+def _rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of every non-blank line."""
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            return [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
+                    if r and any(f.strip() for f in r)]
+    except FileNotFoundError:
+        raise DataError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+
+
 def load_csv(path: str | Path, label_column: int = -1, header: bool | None = None,
              delimiter: str = ",") -> Dataset:
     """Read a CSV whose columns are numbers except the label column.
@@ -29,14 +41,7 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     not a number. Empty lines are skipped. Errors name the file and the line.
     """
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
-                    if r and any(f.strip() for f in r)]
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    rows = _rows(path, delimiter)
     if not rows:
         raise DataError(f"{path}: the file has no data rows")
     width = len(rows[0][1])
@@ -89,14 +94,7 @@ def read_matrix(path: str | Path, n_columns: int, delimiter: str = ",") -> np.nd
     """A CSV of numeric rows with exactly ``n_columns`` fields each (a header row is skipped),
     for prediction inputs. Errors name the file and the line."""
     path = Path(path)
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = [(i, r) for i, r in enumerate(csv.reader(fh, delimiter=delimiter), start=1)
-                    if r and any(f.strip() for f in r)]
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({exc})") from None
+    rows = _rows(path, delimiter)
     if rows and any(_number(f) is None for f in rows[0][1]):
         rows = rows[1:]
     if not rows:
