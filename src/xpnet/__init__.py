@@ -3,8 +3,20 @@ array API standard, running on NumPy, CuPy, PyTorch and array-api-strict."""
 
 __version__ = "0.1.0"
 
-from . import activations, backend, datasets, init, losses, metrics, optim, plot, schedules  # noqa: E402
+from . import (  # noqa: E402
+    activations,
+    backend,
+    comm,
+    datasets,
+    init,
+    losses,
+    metrics,
+    optim,
+    plot,
+    schedules,
+)
 from .backend import Backend, BackendError, resolve  # noqa: E402
+from .callbacks import EarlyStopping, History  # noqa: E402
 from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -12,11 +24,11 @@ from .layers import Dense, Dropout  # noqa: E402
 from .network import Network  # noqa: E402
 from .optim import SGD, Adam  # noqa: E402
 from .preprocess import Scaler  # noqa: E402
-from .train import EarlyStopping, History, cross_validate, evaluate, fit  # noqa: E402
+from .train import cross_validate, evaluate, fit  # noqa: E402
 
 __all__ = [
     "Adam", "Backend", "BackendError", "DataError", "Dense", "Dropout", "EarlyStopping",
     "History", "ModelFileError", "Network", "SGD", "Scaler", "TrainingDiverged", "activations",
-    "backend", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
+    "backend", "comm", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
     "losses", "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",
 ]
