@@ -165,14 +165,18 @@ def _load_dataset(args: argparse.Namespace) -> datasets.Dataset:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from . import io
+    from .callbacks import EarlyStopping
     from .network import Network
     from .preprocess import Scaler
-    from .train import EarlyStopping, cross_validate, fit
+    from .train import cross_validate, fit
 
     if args.plot:
         from . import plot
 
-        plot._pyplot()  # fail now, not after training, when matplotlib is missing
+        try:
+            plot._pyplot()  # fail now, not after training, when matplotlib is missing
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
     if args.cv and args.distributed:
         raise UsageError("--cv runs its folds in one process; drop --distributed")
     if args.cv and (args.save or args.resume):
@@ -430,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (UsageError, DataError, ModelFileError, BackendError, TrainingDiverged,
-            ValueError, TypeError, OSError, ImportError) as exc:
+            ValueError, TypeError, OSError) as exc:
         if args.debug:
             raise
         print(f"xpnet {args.command}: error: {exc}", file=sys.stderr)
