@@ -137,3 +137,45 @@ def test_idx_reader_on_mutated_files(data, pos, byte):
     except xpnet.DataError:
         return
     assert arr.ndim >= 1
+
+
+@posix_only
+def test_sigkill_during_download_leaves_no_partial_file(tmp_path):
+    """A download killed half-way (the server on loopback sends slowly) leaves the cache as it
+    was: the old file intact, nothing half-written under the real name."""
+    import http.server
+    import threading
+
+    payload = b"x" * 200_000
+
+    class Slow(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the http.server API)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            for i in range(0, len(payload), 10_000):
+                self.wfile.write(payload[i:i + 10_000])
+                self.wfile.flush()
+                time.sleep(0.1)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    target = tmp_path / "cache" / "file.bin"
+    target.parent.mkdir()
+    target.write_bytes(b"old, verified content")
+    url = f"http://127.0.0.1:{server.server_address[1]}/file.bin"
+    code = ("import sys; from pathlib import Path; from xpnet.datasets import download as d; "
+            "d.download([sys.argv[1]], Path(sys.argv[2]), lambda b: None, progress=False)")
+    proc = subprocess.Popen([sys.executable, "-c", code, url, str(target)])
+    try:
+        time.sleep(0.8)          # about 80 KB of 200 KB sent
+        assert proc.poll() is None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        server.shutdown()
+    assert target.read_bytes() == b"old, verified content"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]

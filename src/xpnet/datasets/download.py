@@ -55,7 +55,7 @@ def download(
             if progress:
                 print(f"downloading {url}", file=sys.stderr)
             with urllib.request.urlopen(url, timeout=timeout) as response:
-                data = response.read()
+                data = _read(response, progress, target.name)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             errors.append(f"{url}: {getattr(exc, 'reason', exc)}")
             continue
@@ -66,3 +66,25 @@ def download(
         write_bytes(target, data)
         return
     raise DataError(f"could not download {target.name}: " + "; ".join(errors))
+
+
+def _read(response, progress: bool, name: str) -> bytes:
+    """The whole response body, with a byte counter on a terminal (tqdm) when asked."""
+    bar = None
+    if progress and sys.stderr.isatty():
+        try:
+            from tqdm.auto import tqdm
+
+            total = int(response.headers.get("Content-Length") or 0) or None
+            bar = tqdm(total=total, unit="B", unit_scale=True, desc=name, leave=False)
+        except ImportError:
+            pass
+    chunks = []
+    while chunk := response.read(1 << 16):
+        chunks.append(chunk)
+        if bar is not None:
+            bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
+    return b"".join(chunks)
+
