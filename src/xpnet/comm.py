@@ -194,16 +194,15 @@ def unpack(xp: Any, flat: Array, like: list[Array]) -> list[Array]:
     return out
 
 
-def averaging(comm: Communicator, backend: Backend, weight: float) -> Any:
-    """The per-step reduction of data parallelism: this rank's gradients and cost (means over
-    its rows), weighted by its share ``weight`` of the global batch, summed over the ranks in
-    one all-reduce of one flat buffer. The result is the gradient and cost of the global
-    batch, as one process would compute them (up to summation order)."""
+def averaging(comm: Communicator, backend: Backend) -> Any:
+    """The per-step reduction of data parallelism: this rank's gradients and cost, already
+    weighted by its share of the global batch (``Network._step``'s ``share``), summed over the
+    ranks in one all-reduce of one flat buffer. The result is the gradient and cost of the
+    global batch, as one process would compute them (up to summation order)."""
     xp = backend.xp
 
     def reduce(grads: list[Array], C: Array) -> tuple[list[Array], Array]:
-        flat = pack(xp, [*grads, xp.reshape(xp.asarray(C), (1,))])
-        flat = comm.allreduce_sum(backend, flat * weight)
+        flat = comm.allreduce_sum(backend, pack(xp, [*grads, xp.reshape(xp.asarray(C), (1,))]))
         return unpack(xp, flat[:-1], grads), flat[-1]
 
     return reduce

@@ -161,11 +161,13 @@ class Network:
         return A
 
     def _objective(
-        self, X: Array, Y: Array, *, training: bool, n: int | None, grads: bool
+        self, X: Array, Y: Array, *, training: bool, n: int | None, grads: bool,
+        scale: float = 1.0,
     ) -> tuple[Array, list[tuple[Array, Array]] | None, Array]:
         """The cost ``C`` (0-d array), ``[(dW, db), ...]`` by BP1-BP4 if asked (else None),
         and the output layer's result: ``Z_L`` when the cost fuses with the output activation
-        (see :meth:`_classes`), ``A_L`` otherwise."""
+        (see :meth:`_classes`), ``A_L`` otherwise. The gradients come multiplied by ``scale``,
+        folded into the output error (backprop is linear in it), so scaling costs nothing."""
         xp, loss = self.xp, self.loss
         layers = self.layers
         dense = [layer for layer in layers if isinstance(layer, Dense)]
@@ -190,6 +192,8 @@ class Network:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
         if not grads:
             return C, None, A
+        if scale != 1.0:
+            D = D * scale   # a (batch x outputs) array: the cheapest place to scale
         # BP2-BP4 layer by layer, down to the first Dense layer (whose input gradient nobody
         # needs, so its backprop skips that GEMM)
         first = layers.index(dense[0])
@@ -200,7 +204,8 @@ class Network:
                 out.append((g[0], g[1]))
         out.reverse()
         if self.l2:
-            out = [(dW + (self.l2 / n) * d.W, db) for (dW, db), d in zip(out, dense)]
+            decay = scale * self.l2 / n
+            out = [(dW + decay * d.W, db) for (dW, db), d in zip(out, dense)]
         return C, out, A
 
     def _classes(self, out: Array, logits: bool = False) -> Array:
@@ -242,16 +247,20 @@ class Network:
         return self._step(X, Y, optimizer, n)[0]
 
     def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None,
-              reduce: Any = None) -> tuple[Array, Array]:
+              reduce: Any = None, share: float = 1.0) -> tuple[Array, Array]:
         """One update on device arrays; returns the cost and the output (see _objective).
-        ``reduce(grads, C) -> (grads, C)`` combines them across processes before the update
-        (data parallelism, :func:`xpnet.comm.averaging`)."""
-        C, grads, out = self._objective(X, Y, training=True, n=n, grads=True)
+
+        The gradients are computed already multiplied by the optimizer's ``gradient_scale``
+        and by ``share``, this process's fraction of a global batch; ``reduce(grads, C)`` then
+        sums both over the processes before the update (data parallelism,
+        :func:`xpnet.comm.averaging`)."""
+        C, grads, out = self._objective(X, Y, training=True, n=n, grads=True,
+                                        scale=optimizer.gradient_scale * share)
         dense = self.dense_layers
         flat = [g for pair in grads for g in pair]
         if reduce is not None:
-            flat, C = reduce(flat, C)
-        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat)
+            flat, C = reduce(flat, C * share)
+        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat, scaled=True)
         for i, layer in enumerate(dense):
             layer.W, layer.b = new[2 * i], new[2 * i + 1]
         return C, out

@@ -7,6 +7,11 @@ so one line serves both; the caller stores what is returned. The gradients are c
 may overwrite them (scaling ``g`` by the learning rate in its own memory saves a temporary as
 large as the parameter, and the update is memory-bound).
 
+:attr:`Optimizer.gradient_scale` lets the network fold a constant into backpropagation for
+free: backprop is linear in the output error, so multiplying that small (batch x outputs) array
+by ``s`` yields ``s * dW`` for every layer. SGD asks for ``s = -eta`` and then needs one pass
+fewer over every parameter; ``step(..., scaled=True)`` says the gradients arrive so scaled.
+
 L2 regularisation is not an optimizer option: it is part of the cost (``Network(l2=...)``), so
 its gradient ``(lambda/n) W`` arrives inside ``grads`` and plain SGD performs the classical
 weight decay ``W <- (1 - eta lambda / n) W - eta dC0/dW``.
@@ -40,7 +45,11 @@ class Optimizer:
         self.state: dict[str, list[Array]] = {}
         self.t = 0  # steps taken
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array]) -> list[Array]:
+    #: the factor the network may fold into the gradients it hands to ``step(scaled=True)``
+    gradient_scale = 1.0
+
+    def step(self, xp: Any, params: list[Array], grads: list[Array],
+             scaled: bool = False) -> list[Array]:
         raise NotImplementedError
 
     def _zeros(self, key: str, xp: Any, params: list[Array]) -> list[Array]:
@@ -89,22 +98,28 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array]) -> list[Array]:
-        eta, mu = self.learning_rate, self.momentum
+    @property
+    def gradient_scale(self) -> float:  # type: ignore[override]
+        return -self.learning_rate
+
+    def step(self, xp: Any, params: list[Array], grads: list[Array],
+             scaled: bool = False) -> list[Array]:
+        mu = self.momentum
         self.t += 1
         vel = self._zeros("velocity", xp, params) if mu else None
         out = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            g *= eta  # consumed: g now holds eta * dW
+            if not scaled:
+                g *= -self.learning_rate  # consumed: g now holds -eta dW
             if vel is None:
-                p -= g
+                p += g
             else:
                 v = vel[i]
                 v *= mu
-                v -= g  # v = mu v - eta g
+                v += g  # v = mu v - eta dW
                 vel[i] = v
                 if self.nesterov:
-                    p -= g
+                    p += g
                     p += mu * v
                 else:
                     p += v
@@ -132,7 +147,8 @@ class Adam(Optimizer):
         self.beta2 = _check_rate("beta2", beta2, upper=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array]) -> list[Array]:
+    def step(self, xp: Any, params: list[Array], grads: list[Array],
+             scaled: bool = False) -> list[Array]:
         b1, b2 = self.beta1, self.beta2
         self.t += 1
         m_all = self._zeros("m", xp, params)

@@ -165,6 +165,7 @@ def fit(
     shown = _Progress(progress and comm.is_root, stream, epochs, steps)
     writes = checkpoint is not None and comm.is_root
     check_each_step = not net.backend.is_gpu  # reading a CPU scalar costs nothing
+    reduce = comm_module.averaging(comm, net.backend) if comm.size > 1 else None
     classifier, logits = _classifier(net), net.fused
     stop = False
     try:
@@ -177,14 +178,14 @@ def fit(
             costs, hits = [], []
             for step, s in enumerate(range(0, n, batch_size)):
                 e = min(s + batch_size, n)
-                reduce = None
+                share = 1.0
                 if comm.size > 1:  # this rank's share of the global batch order[s:e]
                     m = e - s
                     s, e = s + m * comm.rank // comm.size, s + m * (comm.rank + 1) // comm.size
-                    reduce = comm_module.averaging(comm, net.backend, (e - s) / m)
+                    share = (e - s) / m
                 idx = order[s:e]
                 Yb = xp.take(Y, idx, axis=0)
-                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n, reduce)
+                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n, reduce, share)
                 if check_each_step and not math.isfinite(float(C)):
                     _diverged(epoch, step, steps, float(C), history)
                 costs.append(C)
