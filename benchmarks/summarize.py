@@ -1,6 +1,10 @@
 """Turn a pytest-benchmark JSON of the matmul-core suite into Markdown tables.
 
     python benchmarks/summarize.py benchmarks/results/<file>.json > benchmarks/results/<file>.md
+    python benchmarks/summarize.py --compact benchmarks/results/<file>.json
+
+``--compact`` rewrites the JSON without pytest-benchmark's raw per-round timings (which make
+it tens of megabytes), keeping each record's params, extra_info and summary statistics.
 
 For each backend, dtype and batch size: the training step's median time, the sum of the median
 times of its bare GEMMs (forward and weight gradient of every layer, input gradient of all but
@@ -76,5 +80,20 @@ def main(path: str) -> None:
                   f"({b['stats']['rounds']} rounds)")
 
 
+def compact(path: str) -> None:
+    data = json.load(open(path))
+    keep = ["min", "max", "mean", "stddev", "median", "iqr", "rounds", "iterations", "ops"]
+    for b in data["benchmarks"]:
+        for key in list(b):
+            if key not in ("name", "group", "params", "extra_info", "stats"):
+                del b[key]
+        b["stats"] = {k: b["stats"][k] for k in keep if k in b["stats"]}
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1])
+    if sys.argv[1] == "--compact":
+        compact(sys.argv[2])
+    else:
+        main(sys.argv[1])
