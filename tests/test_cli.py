@@ -141,3 +141,13 @@ def test_python_dash_m_entry_point(tmp_path):
                            str(tmp_path / "bad.csv")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "bad.csv: file not found" in proc.stderr
+
+
+def test_checkpoint_flag_alone_checkpoints_every_epoch(tmp_path, capsys):
+    ck = tmp_path / "ck.npz"
+    code, _, err = run(capsys, "train", "--dataset", "xor", "--epochs", "3", "--checkpoint",
+                       str(ck), "--backend", "numpy", "--quiet")
+    assert code == 0, err
+    from xpnet import io
+
+    assert io.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3

@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--cv", type=_positive_int, metavar="K", help="k-fold cross-validation")
     t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
     t.add_argument("--checkpoint", metavar="PATH",
-                   help="checkpoint file (default: PATH.ckpt.npz beside --save)")
+                   help="write checkpoints here (every epoch unless --checkpoint-every); "
+                        "with --save and --checkpoint-every the default is SAVE.ckpt.npz")
     t.add_argument("--checkpoint-every", type=_positive_int, metavar="N",
                    help="write a checkpoint every N epochs")
     t.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
@@ -215,6 +216,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     opt_name, lr = pick("optimizer"), pick("lr")
     opt_kwargs = {"momentum": pick("momentum")} if opt_name in ("momentum", "nesterov") else {}
     optimizer = optim.get(opt_name, lr, **opt_kwargs)
+    if state is not None:   # a resumed run continues with the checkpoint's optimizer
+        optimizer = optim.from_config(state["optimizer"])
     epochs, batch_size = pick("epochs"), pick("batch_size")
     scaling = args.scaling or ds.scaling
     sched = schedules.get(pick("schedule"), epochs=epochs)
@@ -246,9 +249,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
 
     X_train, y_train, X_test, y_test = ds.X_train, ds.y_train, ds.X_test, ds.y_test
-    test_split = args.test_split
-    if X_test is None and test_split is None and not args.cv:
-        test_split = 0.2
+    test_split = 0.2 if args.test_split is None else args.test_split
     if X_test is None and test_split:
         X_train, y_train, X_test, y_test = datasets.split(X_train, y_train, test_split, args.seed)
 
@@ -276,8 +277,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
     t0 = time.perf_counter()
     history = fit(net, Xtr, y_train, optimizer=optimizer, callbacks=callbacks,
-                  checkpoint=checkpoint if args.checkpoint_every or args.resume else None,
-                  checkpoint_every=args.checkpoint_every or 1, resume=args.resume, **fit_kwargs)
+                  checkpoint=checkpoint, checkpoint_every=args.checkpoint_every or 1,
+                  resume=args.resume, **fit_kwargs)
     seconds = time.perf_counter() - t0
     metrics.update(epochs=len(history.epoch), train_seconds=seconds,
                    history=history.as_dict(), network=net.config(),
