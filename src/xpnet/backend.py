@@ -103,12 +103,6 @@ class Backend:
             return f"torch ({self.device}, {self._lib.cuda.get_device_name(self.device)})"
         return f"{self.name} ({self.device})"
 
-    def device_label(self) -> str:
-        """The device as a plain string: ``cpu``, ``cuda:0``."""
-        if self.name == "cupy":
-            return f"cuda:{self.device.id}"
-        return str(self.device) if self.name == "torch" else "cpu"
-
     # ----------------------------------------------------------------- random numbers
     def generator(self, seed: int | None = None) -> Generator:
         """A seeded random source for this backend (see :class:`Generator`)."""
@@ -130,14 +124,6 @@ class Generator:
         self.backend = backend
         self.host = np.random.default_rng(seed)
         self._device_rng: Any = None
-
-    def host_normal(self, shape: tuple[int, ...], scale: float = 1.0) -> np.ndarray:
-        """Float64 draws from N(0, scale^2) on the host."""
-        return self.host.normal(0.0, scale, size=shape)
-
-    def host_uniform(self, shape: tuple[int, ...], bound: float) -> np.ndarray:
-        """Float64 draws from U(-bound, bound) on the host."""
-        return self.host.uniform(-bound, bound, size=shape)
 
     def permutation(self, n: int) -> Any:
         """A random permutation of ``range(n)``, drawn on the host, as a device index array."""
