@@ -151,3 +151,23 @@ def test_checkpoint_flag_alone_checkpoints_every_epoch(tmp_path, capsys):
     from xpnet import io
 
     assert io.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3
+
+
+def test_resume_continues_on_the_checkpoints_dataset(tmp_path, capsys, monkeypatch):
+    """--resume without --dataset trains on the data the checkpoint was made from (here a CSV
+    given by a relative path, resumed from another directory), with the same test split."""
+    rng = np.random.default_rng(1)
+    rows = [f"{a:.3f},{b:.3f},{int(a + b > 0)}" for a, b in rng.normal(size=(120, 2))]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "t.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.chdir(tmp_path / "data")
+    ck, m1, m2 = tmp_path / "ck.npz", tmp_path / "m1.json", tmp_path / "m2.json"
+    code, _, err = run(capsys, "train", "--dataset", "t.csv", "--epochs", "2", "--checkpoint",
+                       str(ck), "--backend", "numpy", "--quiet", "--metrics-out", str(m1))
+    assert code == 0, err
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, "train", "--resume", str(ck), "--epochs", "4", "--backend",
+                       "numpy", "--metrics-out", str(m2))
+    assert code == 0, err
+    assert "t.csv" in err or "<Dataset t:" in err
+    assert metrics(m2)["history"]["epoch"] == [1, 2, 3, 4]

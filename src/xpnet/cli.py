@@ -80,9 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a network (default: the MNIST recipe)")
     common(t)
-    t.add_argument("--dataset", default="mnist",
-                   help="mnist, xor, spirals, moons, a .csv file, or a folder of IDX files")
-    t.add_argument("--label-column", type=int, default=-1, help="CSV label column (default -1)")
+    t.add_argument("--dataset",
+                   help="mnist (the default), xor, spirals, moons, a .csv file, or a folder of "
+                        "IDX files; with --resume, the checkpoint's dataset by default")
+    t.add_argument("--label-column", type=int, help="CSV label column (default -1)")
     t.add_argument("--no-download", action="store_true", help="never download data")
     t.add_argument("--hidden", type=_positive_int, nargs="*", help="hidden layer sizes")
     t.add_argument("--activation", choices=activations.NAMES, help="hidden activation")
@@ -98,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=_positive_int)
     t.add_argument("--l2", type=_nonneg_float, help="L2 strength lambda (cost + lambda/2n sum w^2)")
     t.add_argument("--dropout", type=_fraction, help="dropout rate after each hidden layer")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     t.add_argument("--scaling", choices=("pixels", "standardize", "minmax", "none"),
                    help="input preprocessing, fitted on the training split")
@@ -188,15 +189,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not comm.is_root:
         args.quiet = True   # only rank 0 prints, writes metrics, checkpoints and saves
         args.save = args.metrics_out = args.plot = None
-    ds = _load_dataset(args)
-    recipe = recipes.for_dataset(ds)
     state = None
     if args.resume:
         header, _ = io.read(args.resume)
         state = header.get("training")
         if state is None:
             raise UsageError(f"{args.resume}: a model file, not a checkpoint")
-        recipe.update(state.get("fit", {}))
+    saved = state.get("fit", {}) if state is not None else {}
+    # the data a resumed run continues on, unless named again
+    for name, default in (("dataset", "mnist"), ("label_column", -1), ("test_split", None),
+                          ("seed", 0)):
+        if getattr(args, name) is None:
+            setattr(args, name, saved.get(name, default))
+    ds = _load_dataset(args)
+    recipe = recipes.for_dataset(ds)
+    recipe.update({k: v for k, v in saved.items() if k in ("epochs", "batch_size")})
 
     # The recipe's regularisers belong to its architecture and optimizer: change those and
     # they fall back to none (so "--hidden 30 ... --lr 3.0" is the plain textbook network).
@@ -276,9 +283,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if callbacks and not args.validation_split:
         raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
     t0 = time.perf_counter()
+    where = Path(args.dataset)   # a file or folder is recorded by its absolute path
+    notes = {"dataset": str(where.resolve()) if where.exists() else args.dataset,
+             "label_column": args.label_column, "test_split": args.test_split,
+             "seed": args.seed}
     history = fit(net, Xtr, y_train, optimizer=optimizer, callbacks=callbacks,
                   checkpoint=checkpoint, checkpoint_every=args.checkpoint_every or 1,
-                  resume=args.resume, **fit_kwargs)
+                  resume=args.resume, notes=notes, **fit_kwargs)
     seconds = time.perf_counter() - t0
     metrics.update(epochs=len(history.epoch), train_seconds=seconds,
                    history=history.as_dict(), network=net.config(),

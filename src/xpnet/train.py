@@ -83,6 +83,7 @@ def fit(
     resume: str | Path | None = None,
     stream: TextIO | None = None,
     comm: Any = None,
+    notes: dict[str, Any] | None = None,
 ) -> History:
     """Train ``net`` by mini-batch gradient descent and return its :class:`History`.
 
@@ -102,6 +103,8 @@ def fit(
     ``batch_size`` is the global batch, split across the ranks; rank 0's initial parameters
     are broadcast; gradients are averaged with one all-reduce per step; only rank 0 prints and
     writes checkpoints. Every rank must call ``fit`` with the same data and arguments.
+    ``notes`` (plain JSON values) are stored in checkpoints beside the fit's own settings,
+    for the caller to read back on resume (the command line records its dataset there).
     """
     from .io import load_with_state
 
@@ -219,7 +222,8 @@ def fit(
                 stop = bool(cb.on_epoch_end(net, epoch + 1, logs)) or stop
             if writes and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
                 save_checkpoint(net, checkpoint, opt, sched, base_lr, history, epoch + 1,
-                                {"epochs": epochs, "batch_size": batch_size}, shuffler)
+                                {**(notes or {}), "epochs": epochs, "batch_size": batch_size},
+                                shuffler)
             if stop:
                 history.stopped_early = True
                 shown.message(f"early stop after epoch {epoch + 1}")
