@@ -16,16 +16,9 @@ from . import activations
 from . import init as initialisers
 from .activations import Activation
 from .backend import Backend, Generator
+from .errors import positive_int
 
 Array = Any
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, not {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value}")
-    return int(value)
 
 
 class Dense:
@@ -44,8 +37,8 @@ class Dense:
         init: str | None = None,
         bias_init: str = "zeros",
     ):
-        self.fan_in = _positive_int("fan_in", fan_in)
-        self.fan_out = _positive_int("fan_out", fan_out)
+        self.fan_in = positive_int("fan_in", fan_in)
+        self.fan_out = positive_int("fan_out", fan_out)
         self.activation = activations.get(activation)
         self.init = init if init is not None else initialisers.default_for(self.activation.name)
         initialisers.get(self.init)  # fail now on a typo, not at build time

@@ -22,16 +22,10 @@ from . import comm as comm_module
 from . import optim, schedules
 from .backend import to_numpy
 from .callbacks import History, _Progress
-from .errors import ModelFileError, TrainingDiverged
+from .errors import ModelFileError, TrainingDiverged, positive_int
 from .network import Network
 
 Array = Any
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, not {value!r}")
-    return int(value)
 
 
 def evaluate(net: Network, X: Any, y: Any, batch_size: int = 4096, n: int | None = None
@@ -108,9 +102,9 @@ def fit(
     """
     from .io import load_with_state
 
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
-    checkpoint_every = _positive_int("checkpoint_every", checkpoint_every)
+    epochs = positive_int("epochs", epochs)
+    batch_size = positive_int("batch_size", batch_size)
+    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     stream = stream if stream is not None else sys.stderr

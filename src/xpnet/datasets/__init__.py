@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..errors import DataError
 from .dataset import Dataset, split
-from .idx import load_split, read_idx
+from .idx import find_split_files, load_split, read_idx
 from .mnist_loader import mnist
 from .synthetic import moons, spirals, xor
 from .tabular import load_csv
@@ -20,8 +20,6 @@ SYNTHETIC = {"xor": xor, "spirals": spirals, "moons": moons}
 
 def load_idx_directory(directory: str | Path) -> Dataset:
     """A directory holding the four files of an MNIST-style IDX dataset (Fashion-MNIST, ...)."""
-    from .idx import find_split_files
-
     X_tr, y_tr, shape = load_split(*find_split_files(directory, "train"))
     X_te, y_te, _ = load_split(*find_split_files(directory, "test"))
     k = int(max(y_tr.max(), y_te.max())) + 1
