@@ -1,8 +1,10 @@
-"""Where the time of one training step goes: the step of 784-512-512-10 (NumPy backend, float32)
-taken apart into its GEMMs, the element-wise work around them and the optimizer update, each
-timed on its own (medians of repeats).
+"""Where the time of one training step goes: the step of a ReLU network (NumPy backend,
+float32, softmax + cross-entropy, SGD with momentum) taken apart into its GEMMs, the
+element-wise work around them and the optimizer update, each timed on its own (medians of
+repeats). The parts are timed apart, so their sum need not equal the whole step.
 
     python benchmarks/profile_step.py --batch 128
+    python benchmarks/profile_step.py --sizes 784 100 10 --batch 32
 """
 
 from __future__ import annotations
@@ -16,60 +18,76 @@ import numpy as np
 import xpnet
 
 
-def timed(fn, repeats=15, inner=None):
-    fn()
-    if inner is None:
+def timed(parts, repeats=15):
+    """Median microseconds per call of each function in ``parts``, the functions interleaved
+    (one round of every part per repeat) so that a slow phase of a shared machine touches them
+    all alike."""
+    inner = {}
+    for name, fn in parts.items():
+        fn()
         t0 = time.perf_counter()
         fn()
-        inner = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-7)))
-    out = []
+        inner[name] = max(1, int(0.02 / max(time.perf_counter() - t0, 1e-7)))
+    samples = {name: [] for name in parts}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        for _ in range(inner):
-            fn()
-        out.append((time.perf_counter() - t0) / inner)
-    return statistics.median(out) * 1e6
+        for name, fn in parts.items():
+            t0 = time.perf_counter()
+            for _ in range(inner[name]):
+                fn()
+            samples[name].append((time.perf_counter() - t0) / inner[name])
+    return {name: statistics.median(v) * 1e6 for name, v in samples.items()}
 
 
 def main():
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--sizes", type=int, nargs="+", default=[784, 512, 512, 10],
+                   help="layer sizes, input to output (default: 784 512 512 10)")
     args = p.parse_args()
-    M = args.batch
-    net = xpnet.Network([784, 512, 512, 10], hidden="relu", backend="numpy", seed=0)
+    M, sizes = args.batch, args.sizes
+    if len(sizes) < 3:
+        p.error("--sizes needs an input, at least one hidden layer and an output")
+    net = xpnet.Network(sizes, hidden="relu", backend="numpy", seed=0)
     xp = net.xp
     rng = np.random.default_rng(0)
-    X, Y = net._batch(rng.random((M, 784)), rng.integers(0, 10, M))
+    X, Y = net._batch(rng.random((M, sizes[0])), rng.integers(0, sizes[-1], M))
     opt = xpnet.SGD(0.01, momentum=0.9)
-    W1, b1, W2, b2, W3, b3 = net.parameters()
-    Z1 = X @ W1
-    A1 = Z1 * (Z1 > 0)
-    Z2 = A1 @ W2
-    A2 = Z2 * (Z2 > 0)
-    Z3 = A2 @ W3
-    D3 = rng.random((M, 10), dtype=np.float32)
-    D2 = rng.random((M, 512), dtype=np.float32)
-    loss = net.loss
+    spare = xpnet.SGD(0.01, momentum=0.9)  # updates the copies without touching opt's state
+    dense = net.dense_layers
+    # the inputs A and errors D each layer sees, with realistic shapes and values
+    A = [X]
+    for d in dense[:-1]:
+        Z = A[-1] @ d.W
+        A.append(Z * (Z > 0))
+    Zs = [a @ d.W for a, d in zip(A[1:], dense[1:])]
+    Zs.insert(0, X @ dense[0].W)
+    D = [rng.random((M, d.fan_out), dtype=np.float32) for d in dense]
+    hidden = list(zip(Zs[:-1], [d.b for d in dense[:-1]]))
     grads = [g for pair in net.gradients(X, Y) for g in pair]
     params = net.parameters()
-    rows = {
-        "whole step": timed(lambda: net._step(X, Y, opt, M)),
-        "forward GEMMs (3)": timed(lambda: (X @ W1, A1 @ W2, A2 @ W3)),
-        "weight-gradient GEMMs (3)": timed(lambda: (X.T @ D2, A1.T @ D2, A2.T @ D3)),
-        "input-gradient GEMMs (2)": timed(lambda: (D3 @ W3.T, D2 @ W2.T)),
-        "bias adds, ReLU masks (2 layers)": timed(lambda: [
-            net.layers[0].activation.forward(xp, Z + b) for Z, b in ((Z1, b1), (Z2, b2))]),
-        "ReLU backward (2 layers)": timed(lambda: (D2 * (Z1 > 0), D2 * (Z2 > 0))),
-        "bias gradients (3 sums)": timed(lambda: (xp.sum(D2, axis=0), xp.sum(D2, axis=0),
-                                                  xp.sum(D3, axis=0))),
-        "softmax + cross-entropy + error": timed(lambda: loss.from_logits(xp, Z3, Y, True)),
-        "SGD-momentum update (670k params)": timed(
-            lambda: opt.step(xp, [q.copy() for q in params], [g.copy() for g in grads],
-                             scaled=True)) - timed(lambda: ([q.copy() for q in params],
-                                                            [g.copy() for g in grads])),
+    n_params = sum(int(q.size) for q in params)
+    h = len(dense) - 1
+    hl = f"{h} layer" + ("s" if h > 1 else "")
+    copies = lambda: ([q.copy() for q in params], [g.copy() for g in grads])  # noqa: E731
+    parts = {
+        "whole step": lambda: net._step(X, Y, opt, M),
+        f"forward GEMMs ({len(dense)})": lambda: [a @ d.W for a, d in zip(A, dense)],
+        f"weight-gradient GEMMs ({len(dense)})": lambda: [a.T @ e for a, e in zip(A, D)],
+        f"input-gradient GEMMs ({h})": lambda: [e @ d.W.T for e, d in zip(D[1:], dense[1:])],
+        f"bias adds, ReLU masks ({hl})": lambda: [
+            dense[0].activation.forward(xp, Z + b) for Z, b in hidden],
+        f"ReLU backward ({hl})": lambda: [e * (Z > 0) for e, (Z, _) in zip(D[:-1], hidden)],
+        f"bias gradients ({len(dense)} sums)": lambda: [xp.sum(e, axis=0) for e in D],
+        "softmax + cross-entropy + error": lambda: net.loss.from_logits(xp, Zs[-1], Y, True),
+        "update": lambda: spare.step(xp, *copies(), scaled=True),
+        "copies": copies,
     }
+    rows = timed(parts)
+    # the update is timed on fresh copies (it works in place); the copies are taken off again
+    rows[f"SGD-momentum update ({n_params / 1e3:.0f}k params)"] = \
+        rows.pop("update") - rows.pop("copies")
     total = rows["whole step"]
-    print(f"one training step, 784-512-512-10, batch {M}, float32, NumPy "
+    print(f"one training step, {'-'.join(map(str, sizes))}, batch {M}, float32, NumPy "
           f"({xpnet.backend.resolve('numpy').describe()})")
     print("| part | us | share of the step |")
     print("| --- | ---: | ---: |")

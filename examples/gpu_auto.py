@@ -1,7 +1,7 @@
 """Training on a GPU when there is one: backend="auto" picks CuPy when it imports and sees a
 CUDA device, and NumPy otherwise; the code is the same either way.
 
-    pip install "xpnet[gpu]"    # CuPy for CUDA 12, on a machine with an NVIDIA GPU
+    pip install "xpnet[gpu]"    # CuPy for CUDA 12 ("xpnet[gpu-cuda13]" for CUDA 13), NVIDIA GPU
     python examples/gpu_auto.py
 """
 
