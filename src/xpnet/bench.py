@@ -1,12 +1,13 @@
 """``xpnet bench``: a quick timing of the training step against its own GEMMs.
 
-For a 784-512-512-10 network and each batch size M, a training step must do, per Dense layer,
-the forward GEMM ``A_prev @ W`` (M x n_in x n_out) and the weight gradient ``A_prev^T @ D``
-(n_in x M x n_out), and for every layer but the first the input gradient ``D @ W^T``. Those
-GEMMs are timed bare (``xp.matmul`` on arrays of the same shapes) and the whole step (forward,
-backward, SGD-momentum update) is timed beside them, interleaved, so the ratio
-step / GEMMs says what everything else costs. GPU timings synchronise the device inside the
-timed region. The full suite lives in ``benchmarks/`` (pytest-benchmark).
+For a ReLU network (784-512-512-10 unless ``--sizes`` names another) and each batch size M, a
+training step must do, per Dense layer, the forward GEMM ``A_prev @ W`` (M x n_in x n_out) and
+the weight gradient ``A_prev^T @ D`` (n_in x M x n_out), and for every layer but the first the
+input gradient ``D @ W^T``. Those GEMMs are timed bare (``xp.matmul`` on arrays of the same
+shapes) and the whole step (forward, backward, SGD-momentum update) is timed beside them,
+interleaved, so the ratio step / GEMMs says what everything else costs. GPU timings
+synchronise the device inside the timed region. The full suite lives in ``benchmarks/``
+(pytest-benchmark).
 """
 
 from __future__ import annotations
@@ -109,29 +110,34 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
 def main(args: Any) -> int:
     names = args.backend or [b for b in BACKENDS if b != "array_api_strict"]
     batches = args.batch_sizes or list(BATCHES)
-    rows = []
+    sizes = tuple(getattr(args, "sizes", None) or SIZES)
+    if len(sizes) < 2:
+        raise ValueError("--sizes needs at least an input and an output size")
+    backends = []
     for name in names:
         try:
-            backend = resolve(name)
+            backends.append(resolve(name))
         except BackendError as exc:
             if args.backend:
                 raise
             print(f"skipping {name}: {exc}", file=sys.stderr)
-            continue
-        for M in batches:
-            rows.append(measure(backend, M, args.dtype, args.repeats))
-    print(f"training step of {'-'.join(map(str, SIZES))} vs its GEMMs, {args.dtype}, "
-          f"median of {args.repeats} interleaved repeats")
+    print(f"training step of {'-'.join(map(str, sizes))} vs its GEMMs, {args.dtype}, "
+          f"median of {args.repeats} interleaved repeats", flush=True)
     print(f"{'backend':<24} {'batch':>6} {'step us':>10} {'GEMMs us':>10} {'step/GEMM':>9} "
-          f"{'GFLOP/s':>8}")
-    for r in rows:
-        print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} {r['gemm_us']:>10.1f} "
-              f"{r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}")
+          f"{'GFLOP/s':>8}", flush=True)
+    rows = []
+    for backend in backends:
+        for M in batches:  # each row as soon as it is measured: a large batch takes seconds
+            r = measure(backend, M, args.dtype, args.repeats, sizes)
+            rows.append(r)
+            print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} "
+                  f"{r['gemm_us']:>10.1f} {r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}",
+                  flush=True)
     if args.json:
         from .atomic import write_bytes
 
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, json.dumps({"sizes": SIZES, "results": rows}, indent=2).encode())
+        write_bytes(path, json.dumps({"sizes": sizes, "results": rows}, indent=2).encode())
         print(f"wrote {path}", file=sys.stderr)
     return 0

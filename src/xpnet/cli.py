@@ -145,9 +145,14 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the matmul core and the training step")
     b.add_argument("--backend", action="append",
                    help="backend to time (repeatable; default: every available one)")
-    b.add_argument("--batch-sizes", type=_positive_int, nargs="*")
+    b.add_argument("--batch-sizes", type=_positive_int, nargs="+", metavar="M",
+                   help="batch sizes (default: 32 128 512 2048)")
+    b.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
+                   help="layer sizes of the ReLU network timed, input to output "
+                        "(default: 784 512 512 10)")
     b.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    b.add_argument("--repeats", type=_positive_int, default=7)
+    b.add_argument("--repeats", type=_positive_int, default=7,
+                   help="interleaved repeats per measurement; medians are shown (default: 7)")
     b.add_argument("--json", metavar="PATH", help="write the raw figures as JSON")
     b.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
