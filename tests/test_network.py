@@ -3,6 +3,7 @@ differences on every backend, PyTorch autograd, and NumPy float64."""
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -268,6 +269,48 @@ def test_predict_single_sigmoid_output_thresholds(numpy_backend):
     net = xpnet.Network([1, 1], output="sigmoid", loss="binary_cross_entropy", backend="numpy")
     net.layers[0].W = np.array([[1.0]], dtype=np.float32)
     assert list(net.predict(np.array([[-2.0], [0.5], [3.0]]))) == [0, 1, 1]
+
+
+# ------------------------------------------------------------------ the device of the network
+def test_entry_points_work_with_the_networks_device_current(monkeypatch):
+    """CuPy works on the current device, so everything that computes enters the network's
+    device context (Backend.on_device); here that context is recorded instead."""
+    entered = []
+
+    def recording(self):
+        entered.append(self.name)
+        return contextlib.nullcontext()
+
+    monkeypatch.setattr(xpnet.Backend, "on_device", recording)
+    net = xpnet.Network([5, 4, 3], backend="numpy", seed=0)
+    X, y = RNG.normal(size=(6, 5)), RNG.integers(0, 3, 6)
+    calls = {
+        "forward": lambda: net.forward(X),
+        "predict": lambda: net.predict(X),
+        "cost": lambda: net.cost(X, y),
+        "gradients": lambda: net.gradients(X, y),
+        "train_step": lambda: net.train_step(X, y, xpnet.SGD(0.1)),
+        "fit": lambda: net.fit(X, y, epochs=1, batch_size=3, progress=False),
+        "evaluate": lambda: net.evaluate(X, y),
+        "gradcheck": lambda: xpnet.gradcheck(net, X, y, max_entries=3),
+    }
+    for name, call in calls.items():
+        entered.clear()
+        call()
+        assert entered and entered[0] == "numpy", name
+
+
+def test_network_on_a_second_gpu_stays_there():
+    cp = pytest.importorskip("cupy")
+    if xpnet.backend.gpu_count() < 2:
+        pytest.skip("needs two CUDA devices")
+    current = cp.cuda.runtime.getDevice()
+    net = xpnet.Network([5, 4, 3], backend="cupy", device=1, seed=0)
+    X, y = RNG.normal(size=(12, 5)), RNG.integers(0, 3, 12)
+    net.fit(X, y, epochs=2, batch_size=4, optimizer="adam", progress=False)
+    assert net.evaluate(X, y)["accuracy"] >= 0.0
+    assert all(p.device.id == 1 for p in net.parameters())
+    assert cp.cuda.runtime.getDevice() == current  # the caller's current device is restored
 
 
 # ------------------------------------------------------------------ errors at the edge

@@ -12,6 +12,7 @@ CUDA device, else NumPy).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 from dataclasses import dataclass, field
@@ -79,6 +80,17 @@ class Backend:
             self._lib.cuda.Device(self.device.id).synchronize()
         elif self.name == "torch" and self.device.type == "cuda":
             self._lib.cuda.synchronize(self.device)
+
+    def on_device(self) -> contextlib.AbstractContextManager:
+        """A context in which new arrays and kernels go to this backend's device.
+
+        CuPy allocates and launches on the *current* device, so a network built with
+        ``device=1`` must do its work with device 1 current (arrays on one GPU cannot be used
+        from another); the network's entry points run inside this context. Elsewhere arrays
+        carry their device and this is a no-op."""
+        if self.name == "cupy":
+            return self.device  # cupy.cuda.Device: a context manager restoring the previous one
+        return contextlib.nullcontext()
 
     def make_current(self) -> None:
         """Make this backend's GPU the process's current device (one GPU per process, as NCCL

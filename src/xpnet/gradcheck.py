@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from .backend import to_numpy
-from .network import Network
+from .network import Network, on_its_device
 
 
+@on_its_device
 def gradcheck(
     net: Network, X: Any, Y: Any, *, eps: float = 1e-6, max_entries: int | None = 200,
     seed: int = 0,

@@ -13,8 +13,10 @@ The array namespace is resolved once, when the network is built, and passed down
 
 from __future__ import annotations
 
+import functools
 import numbers
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from . import activations, losses
 from .backend import Backend, resolve, to_numpy
@@ -22,6 +24,19 @@ from .layers import Dense, Dropout, from_config
 
 Array = Any
 Layer = Dense | Dropout
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_its_device(fn: F) -> F:
+    """Run ``fn(net, ...)`` with the network's device current (:meth:`Backend.on_device`): for
+    the entry points that compute, so that a network on a second GPU works there."""
+
+    @functools.wraps(fn)
+    def run(net: Any, *args: Any, **kwargs: Any) -> Any:
+        with net.backend.on_device():
+            return fn(net, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 class Network:
@@ -153,6 +168,7 @@ class Network:
         return X, self._targets(Y, X.shape[0])
 
     # ------------------------------------------------------------------ the maths
+    @on_its_device
     def forward(self, X: Any) -> Array:
         """Output activations ``A_L`` (batch, n_outputs) in inference mode (no dropout)."""
         A = self._inputs(X)
@@ -222,12 +238,14 @@ class Network:
         logits to the cost)."""
         return self.loss.fused(self.output_activation)
 
+    @on_its_device
     def cost(self, X: Any, Y: Any, n: int | None = None) -> float:
         """The cost over (X, Y) as a Python float: the mean over the batch, plus
         ``lambda/(2n) sum W^2`` when ``l2`` is set (``n`` defaults to the batch size)."""
         X, Y = self._batch(X, Y)
         return float(self._objective(X, Y, training=False, n=n, grads=False)[0])
 
+    @on_its_device
     def gradients(
         self, X: Any, Y: Any, n: int | None = None, training: bool = False
     ) -> list[tuple[Array, Array]]:
@@ -237,6 +255,7 @@ class Network:
         X, Y = self._batch(X, Y)
         return self._objective(X, Y, training=training, n=n, grads=True)[1]
 
+    @on_its_device
     def train_step(self, X: Any, Y: Any, optimizer: Any, n: int | None = None) -> Array:
         """One forward pass, backward pass and update on the batch (X, Y), in training mode.
 
@@ -265,6 +284,7 @@ class Network:
             layer.W, layer.b = new[2 * i], new[2 * i + 1]
         return C, out
 
+    @on_its_device
     def predict(self, X: Any) -> Array:
         """Class labels (batch,): the argmax of the outputs, or ``output >= 0.5`` when the
         network has a single (sigmoid) output."""

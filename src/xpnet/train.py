@@ -23,11 +23,12 @@ from . import optim, schedules
 from .backend import to_numpy
 from .callbacks import History, _Progress
 from .errors import ModelFileError, TrainingDiverged, positive_int
-from .network import Network
+from .network import Network, on_its_device
 
 Array = Any
 
 
+@on_its_device
 def evaluate(net: Network, X: Any, y: Any, batch_size: int = 4096, n: int | None = None
              ) -> dict[str, float]:
     """Mean cost (with the L2 term for a training set of size ``n``, the data size by default)
@@ -57,6 +58,7 @@ def _classifier(net: Network) -> bool:
     return net.output_activation in ("softmax", "sigmoid")
 
 
+@on_its_device
 def fit(
     net: Network,
     X: Any,
