@@ -59,7 +59,7 @@ def test_measure_reports_consistent_figures(backend):
 
 def test_cli_prints_a_row_per_batch_and_writes_json(tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
-    code = main(["bench", "--backend", "numpy", "--sizes", "20", "8", "3",
+    code = main(["bench", "--backend", "numpy", "--device", "cpu", "--sizes", "20", "8", "3",
                  "--batch-sizes", "4", "16", "--repeats", "1", "--json", str(out)])
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -77,6 +77,7 @@ def test_cli_prints_a_row_per_batch_and_writes_json(tmp_path, capsys):
     (["--sizes", "5"], "--sizes needs at least an input and an output size"),
     (["--sizes", "0", "3"], "must be >= 1"),
     (["--backend", "nonsense"], "nonsense"),
+    (["--backend", "numpy", "--device", "cuda:0"], "the numpy backend runs on the CPU only"),
 ])
 def test_cli_mistakes_end_in_one_line(capsys, argv, message):
     try:

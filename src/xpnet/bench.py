@@ -114,13 +114,16 @@ def main(args: Any) -> int:
     if len(sizes) < 2:
         raise ValueError("--sizes needs at least an input and an output size")
     backends = []
+    device = getattr(args, "device", None)
     for name in names:
         try:
-            backends.append(resolve(name))
+            backends.append(resolve(name, device))
         except BackendError as exc:
             if args.backend:
                 raise
             print(f"skipping {name}: {exc}", file=sys.stderr)
+    if not backends:
+        raise BackendError(f"no backend can run on device {device!r}")
     print(f"training step of {'-'.join(map(str, sizes))} vs its GEMMs, {args.dtype}, "
           f"median of {args.repeats} interleaved repeats", flush=True)
     print(f"{'backend':<24} {'batch':>6} {'step us':>10} {'GEMMs us':>10} {'step/GEMM':>9} "

@@ -145,6 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="time the matmul core and the training step")
     b.add_argument("--backend", action="append",
                    help="backend to time (repeatable; default: every available one)")
+    b.add_argument("--device", help="device for the backends timed: a CUDA index for cupy, "
+                                    "'cpu' or 'cuda:N' for torch (default: each one's default)")
     b.add_argument("--batch-sizes", type=_positive_int, nargs="+", metavar="M",
                    help="batch sizes (default: 32 128 512 2048)")
     b.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",
