@@ -110,11 +110,11 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
 def main(args: Any) -> int:
     names = args.backend or [b for b in BACKENDS if b != "array_api_strict"]
     batches = args.batch_sizes or list(BATCHES)
-    sizes = tuple(getattr(args, "sizes", None) or SIZES)
+    sizes = tuple(args.sizes or SIZES)
     if len(sizes) < 2:
         raise ValueError("--sizes needs at least an input and an output size")
     backends = []
-    device = getattr(args, "device", None)
+    device = args.device
     for name in names:
         try:
             backends.append(resolve(name, device))
