@@ -1,17 +1,24 @@
-"""One training epoch on MNIST: xpnet (NumPy backend) against plain PyTorch eager on the CPU.
+"""One training epoch on MNIST: xpnet against plain PyTorch eager, on the CPU or on one GPU.
 
 Same network (ReLU hidden layers, softmax + cross-entropy), same batch size, SGD with momentum
-0.9, data already in memory as float32, a fresh shuffle each epoch. Each measurement runs in a
-fresh process (the libraries' thread pools must not share one), the two libraries alternate,
-and the medians of the repeats are compared. Usage:
+0.9, data already in memory (on the GPU: moved there once, before timing) as float32, a fresh
+shuffle each epoch. Each measurement runs in a fresh process (the libraries' thread pools and
+GPU contexts must not share one), the two libraries alternate, and the medians of the repeats
+are compared. Every timed epoch ends with the device synchronised. Usage:
 
     python benchmarks/compare_torch.py --sizes 784 512 512 10 --batch 128 --repeats 5
+    python benchmarks/compare_torch.py --gpu      # xpnet on CuPy, PyTorch on cuda:0
+
+TF32 is off on both sides unless ``--tf32`` (CuPy reads ``CUPY_TF32`` at import; PyTorch's
+``allow_tf32`` flag), and the JSON records which. ``--limit N`` trains on the first N images
+(a quick run of the same plumbing).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -20,46 +27,57 @@ import time
 import numpy as np
 
 
-def load():
+def load(limit=None):
     import xpnet
 
     ds = xpnet.datasets.mnist(download=False)
-    return (ds.X_train.astype(np.float32) / 255.0), ds.y_train
+    return (ds.X_train[:limit].astype(np.float32) / 255.0), ds.y_train[:limit]
 
 
-def run_xpnet(sizes, batch, epochs):
+def run_xpnet(sizes, batch, epochs, args):
     import xpnet
 
-    X, y = load()
-    net = xpnet.Network(sizes, hidden="relu", backend="numpy", seed=0)
+    X, y = load(args.limit)
+    net = xpnet.Network(sizes, hidden="relu", backend=args.backend, seed=0)
+    be = net.backend
+    X, y = be.asarray(X), be.asarray(y)   # on the device once, as fit keeps it
     opt = xpnet.SGD(0.05, momentum=0.9)
-    net.fit(X[:batch * 4], y[:batch * 4], epochs=1, batch_size=batch, optimizer=opt,
-            progress=False)  # warm-up: thread pools, allocator
+    net.fit(X[:batch * 4, :], y[:batch * 4], epochs=1, batch_size=batch, optimizer=opt,
+            progress=False)  # warm-up: thread pools, allocator, kernel caches
     times = []
     for _ in range(epochs):
+        be.synchronize()
         t0 = time.perf_counter()
         net.fit(X, y, epochs=1, batch_size=batch, optimizer=opt, progress=False)
+        be.synchronize()
         times.append(time.perf_counter() - t0)
-    return times
+    return times, {"device": be.describe(), "tf32": be.tf32()}
 
 
-def run_torch(sizes, batch, epochs):
+def run_torch(sizes, batch, epochs, args):
     import torch
 
-    X, y = load()
-    Xt, yt = torch.from_numpy(X), torch.from_numpy(y)
+    device = torch.device(args.torch_device)
+    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    X, y = load(args.limit)
+    Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
     torch.manual_seed(0)
     layers = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(torch.nn.Linear(a, b))
         if i < len(sizes) - 2:
             layers.append(torch.nn.ReLU())
-    model = torch.nn.Sequential(*layers)
+    model = torch.nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
 
     def epoch(n):
-        perm = torch.randperm(n)
+        perm = torch.randperm(n, device=device)
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
             opt.zero_grad(set_to_none=True)
@@ -70,15 +88,22 @@ def run_torch(sizes, batch, epochs):
     epoch(batch * 4)
     times = []
     for _ in range(epochs):
+        sync()
         t0 = time.perf_counter()
         epoch(len(yt))
+        sync()
         times.append(time.perf_counter() - t0)
-    return times
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    return times, {"device": f"torch {torch.__version__} ({device}, {name})",
+                   "tf32": ("on" if args.tf32 else "off") if device.type == "cuda" else "n/a"}
 
 
 def child(args):
+    if args.tf32:
+        os.environ["CUPY_TF32"] = "1"   # before CuPy is first imported
     fn = run_xpnet if args.child == "xpnet" else run_torch
-    print(json.dumps(fn(args.sizes, args.batch, args.epochs)))
+    times, about = fn(args.sizes, args.batch, args.epochs, args)
+    print(json.dumps({"times": times, **about}))
 
 
 def main():
@@ -87,27 +112,45 @@ def main():
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--repeats", type=int, default=5, help="fresh processes per library")
     p.add_argument("--epochs", type=int, default=1, help="timed epochs per process")
+    p.add_argument("--backend", default="numpy", help="xpnet's backend (default: numpy)")
+    p.add_argument("--torch-device", default="cpu", help="PyTorch's device (default: cpu)")
+    p.add_argument("--gpu", action="store_true",
+                   help="both on the GPU: --backend cupy --torch-device cuda:0")
+    p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on both sides")
+    p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--child", choices=("xpnet", "torch"))
     p.add_argument("--json", help="write the raw times here")
     args = p.parse_args()
+    if args.gpu:
+        args.backend, args.torch_device = "cupy", "cuda:0"
     if args.child:
         return child(args)
     times = {"xpnet": [], "torch": []}
+    about = {}
     for _ in range(args.repeats):
         for lib in ("xpnet", "torch"):
             cmd = [sys.executable, __file__, "--child", lib, "--batch", str(args.batch),
-                   "--epochs", str(args.epochs), "--sizes", *map(str, args.sizes)]
-            out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
-            times[lib] += json.loads(out.strip().splitlines()[-1])
+                   "--epochs", str(args.epochs), "--sizes", *map(str, args.sizes),
+                   "--backend", args.backend, "--torch-device", args.torch_device]
+            cmd += ["--tf32"] * args.tf32 + (["--limit", str(args.limit)] if args.limit else [])
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            if run.returncode != 0:
+                sys.exit(f"the {lib} run failed:\n{run.stderr.strip()}")
+            out = json.loads(run.stdout.strip().splitlines()[-1])
+            times[lib] += out.pop("times")
+            about[lib] = out
     med = {k: statistics.median(v) for k, v in times.items()}
     ratio = med["xpnet"] / med["torch"]
-    print(f"{'-'.join(map(str, args.sizes))}, batch {args.batch}: xpnet/numpy "
-          f"{med['xpnet']:.3f} s, torch {med['torch']:.3f} s per epoch (medians of "
-          f"{len(times['xpnet'])}); ratio {ratio:.2f}")
+    print(f"{'-'.join(map(str, args.sizes))}, batch {args.batch}: "
+          f"xpnet on {about['xpnet']['device']} "
+          f"{med['xpnet']:.3f} s, {about['torch']['device']} {med['torch']:.3f} s per epoch "
+          f"(medians of {len(times['xpnet'])}; TF32 {about['xpnet']['tf32']}/"
+          f"{about['torch']['tf32']}); ratio {ratio:.2f}")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"sizes": args.sizes, "batch": args.batch, "times": times,
-                       "median": med, "ratio": ratio}, fh, indent=2)
+            json.dump({"sizes": args.sizes, "batch": args.batch, "limit": args.limit,
+                       "times": times, "median": med, "ratio": ratio, "runs": about}, fh,
+                      indent=2)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Benchmark fixtures: every available backend except array_api_strict (a checker, not a
-runtime), and GPU-synchronised timing. Run with ``pytest benchmarks --benchmark-only``."""
+runtime), PyTorch on the CPU and on CUDA, and GPU-synchronised timing. Run with
+``pytest benchmarks --benchmark-only``."""
 
 from __future__ import annotations
 
@@ -15,29 +16,22 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "XPNET_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["XPNET_DATA_DIR"] = str(SHARED_DATA)
 
-BACKENDS = ["numpy", "torch", "cupy"]
+# name or name:device; torch:cuda is PyTorch on the GPU through xpnet's torch backend
+BACKENDS = ["numpy", "torch", "torch:cuda", "cupy"]
 DTYPES = ["float32", "float64"]
-BATCHES = [1, 8, 32, 128, 512, 2048, 8192]
+# XPNET_BENCH_BATCHES="32,128" times fewer batch sizes (gpu_check.py's dry run uses it).
+BATCHES = [int(b) for b in os.environ.get("XPNET_BENCH_BATCHES", "1,8,32,128,512,2048,8192")
+           .split(",")]
 SIZES = (784, 512, 512, 10)
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> xpnet.Backend:
+    name, _, device = request.param.partition(":")
     try:
-        return xpnet.resolve(request.param)
+        return xpnet.resolve(name, device or None)
     except BackendError as exc:
         pytest.skip(f"{request.param} unavailable: {exc}")
-
-
-def tf32_state(backend: xpnet.Backend) -> str:
-    """Whether float32 matmuls may use TF32 tensor cores (recorded with GPU results)."""
-    if backend.name == "torch" and backend.is_gpu:
-        import torch
-
-        return str(torch.backends.cuda.matmul.allow_tf32)
-    if backend.name == "cupy":
-        return os.environ.get("CUPY_TF32", "0")
-    return "n/a"
 
 
 def synced(fn, backend: xpnet.Backend):
@@ -53,7 +47,7 @@ def synced(fn, backend: xpnet.Backend):
 
 def record(benchmark, backend: xpnet.Backend, dtype: str, batch: int, flops: int, **more):
     benchmark.extra_info.update(backend=backend.name, device=backend.describe(), dtype=dtype,
-                                batch_size=batch, flops=flops, tf32=tf32_state(backend), **more)
+                                batch_size=batch, flops=flops, tf32=backend.tf32(), **more)
 
 
 def add_gflops(benchmark) -> None:

@@ -1,7 +1,15 @@
 """Shared fixtures: every engine test runs on each available backend.
 
-numpy and array_api_strict always run; torch runs when it imports; cupy runs when CuPy imports
-and sees a CUDA device, and is skipped (with the reason) otherwise.
+numpy and array_api_strict always run, array_api_strict also on its simulated devices:
+``device1`` (arrays that refuse to mix with CPU arrays or to become NumPy arrays implicitly, as
+CuPy's do) and ``no_float64`` (a device without float64, as some accelerators). torch runs when
+it imports, on the CPU and (``torch:cuda``) on a CUDA device; cupy runs when CuPy imports and
+sees a CUDA device. What cannot run here is skipped, with the reason.
+
+The documented skips: cupy and torch:cuda without a GPU; torch where it does not import; and, on
+``no_float64``, the tests that need float64 (gradient checks and the comparisons with float64
+references) -- ``test_device.py::test_float64_on_a_device_without_it_says_so`` checks the
+error those would get instead.
 """
 
 from __future__ import annotations
@@ -14,7 +22,8 @@ import pytest
 import xpnet
 from xpnet.backend import BackendError
 
-ALL_BACKENDS = ["numpy", "array_api_strict", "torch", "cupy"]
+ALL_BACKENDS = ["numpy", "array_api_strict", "array_api_strict:device1",
+                "array_api_strict:no_float64", "torch", "torch:cuda", "cupy"]
 
 # Tests, CI and benchmarks read the canonical data from the shared folder beside the checkout.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -22,11 +31,20 @@ if "XPNET_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["XPNET_DATA_DIR"] = str(SHARED_DATA)
 
 
-def _backend_or_skip(name: str) -> xpnet.Backend:
+def _backend_or_skip(spec: str) -> xpnet.Backend:
+    """``name`` or ``name:device`` as a Backend, or a skip saying why it cannot run here."""
+    name, _, device = spec.partition(":")
     try:
-        return xpnet.resolve(name)
+        return xpnet.resolve(name, device or None)
     except BackendError as exc:
-        pytest.skip(f"{name} unavailable: {exc}")
+        pytest.skip(f"{spec} unavailable: {exc}")
+
+
+def dtype_or_skip(backend: xpnet.Backend, dtype: str) -> str:
+    """``dtype`` where ``backend``'s device has it; a documented skip on one that lacks it."""
+    if dtype not in backend.dtypes():
+        pytest.skip(f"{backend.describe()} has no {dtype} (see the documented skips above)")
+    return dtype
 
 
 @pytest.fixture(params=ALL_BACKENDS)

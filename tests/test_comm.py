@@ -23,12 +23,25 @@ MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirnam
 
 def test_pack_unpack_round_trip(backend):
     xp = backend.xp
-    arrays = [backend.asarray(np.arange(6.0).reshape(2, 3)), backend.asarray(np.arange(4.0))]
+    arrays = [backend.asarray(np.arange(6.0).reshape(2, 3), xp.float32),
+              backend.asarray(np.arange(4.0), xp.float32)]
     flat = comm.pack(xp, arrays)
     assert tuple(flat.shape) == (10,)
     back = comm.unpack(xp, flat, arrays)
     for a, b in zip(arrays, back):
         np.testing.assert_array_equal(to_numpy(a), to_numpy(b))
+
+
+def test_averaging_keeps_arrays_on_their_device(backend):
+    """The per-step reduction packs gradients and cost into one buffer and unpacks them, on
+    the backend's device, in its dtype."""
+    xp = backend.xp
+    grads = [backend.asarray(np.ones((2, 3)), xp.float32), backend.asarray(np.ones(3), xp.float32)]
+    C = backend.asarray(np.asarray(0.5), xp.float32)
+    out, cost = comm.averaging(comm.Single(), backend)(grads, C)
+    for g, h in zip(grads, out):
+        assert h.device == g.device and h.dtype == g.dtype and tuple(h.shape) == tuple(g.shape)
+    assert float(cost) == 0.5
 
 
 def test_single_communicator_is_the_identity():
@@ -39,12 +52,12 @@ def test_single_communicator_is_the_identity():
         comm.get("gloo")
 
 
-def test_one_rank_fit_equals_plain_fit():
+def test_one_rank_fit_equals_plain_fit(backend):
     """The distributed code path with one rank changes nothing."""
     X = np.random.default_rng(0).normal(size=(60, 2))
     y = (X[:, 0] > 0).astype(int)
-    a = xpnet.Network([2, 4, 2], backend="numpy", dtype="float64", seed=0)
-    b = xpnet.Network([2, 4, 2], backend="numpy", dtype="float64", seed=0)
+    a = xpnet.Network([2, 4, 2], backend=backend, dropout=0.2, seed=0)
+    b = xpnet.Network([2, 4, 2], backend=backend, dropout=0.2, seed=0)
     a.fit(X, y, epochs=2, batch_size=8, progress=False)
     b.fit(X, y, epochs=2, batch_size=8, progress=False, comm=comm.Single())
     for p, q in zip(a.parameters(), b.parameters()):

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import dtype_or_skip
 
 import xpnet
 from xpnet.backend import to_numpy
 
 
 def test_dense_forward_backward_match_numpy(backend):
+    dtype_or_skip(backend, "float64")
     xp = backend.xp
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)

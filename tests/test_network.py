@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import warnings
 
+import array_api_compat
 import numpy as np
 import pytest
+from conftest import dtype_or_skip
 
 import xpnet
 from xpnet.backend import to_numpy
@@ -91,6 +93,7 @@ def test_auto_backend_falls_back_to_numpy_without_gpu():
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,loss", HEADS)
 def test_gradcheck_every_pairing(backend, hidden, out, loss):
+    dtype_or_skip(backend, "float64")
     net = small_net(backend, hidden, out, loss)
     err = xpnet.gradcheck(net, X_SMALL, targets(loss, out), max_entries=None)
     assert err < 1e-6, f"relative error {err:.2e}"
@@ -151,6 +154,7 @@ def torch_reference_grads(net, X, Y, loss, l2):
 @pytest.mark.parametrize("hidden", HIDDEN)
 @pytest.mark.parametrize("out,loss", HEADS)
 def test_gradients_match_torch_autograd(backend, hidden, out, loss):
+    dtype_or_skip(backend, "float64")
     net = small_net(backend, hidden, out, loss)
     Y = targets(loss, out)
     ref = torch_reference_grads(net, X_SMALL, Y, loss, net.l2)
@@ -259,8 +263,9 @@ def test_l2_is_classical_weight_decay(numpy_backend):
 
 def test_copy_to_other_backend_and_dtype(backend):
     net = small_net("numpy", "relu", "softmax", "cross_entropy")
-    other = net.to(backend=backend.name, dtype="float32")
-    assert other.backend.name == backend.name and other.dtype_name == "float32"
+    other = net.to(backend=backend, dtype="float32")
+    assert other.backend is backend and other.dtype_name == "float32"
+    assert all(array_api_compat.device(p) == backend.device for p in other.parameters())
     np.testing.assert_allclose(to_numpy(other.forward(X_SMALL)), to_numpy(net.forward(X_SMALL)),
                                rtol=1e-5, atol=1e-6)
 

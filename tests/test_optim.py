@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import dtype_or_skip
 
 import xpnet
 from xpnet.backend import to_numpy
@@ -41,6 +42,7 @@ def reference(kind, lr, **kw):
     ],
 )
 def test_updates_match_reference(backend, opt, kind, kw):
+    dtype_or_skip(backend, "float64")
     xp = backend.xp
     o = opt()
     params = [backend.asarray(p, xp.float64, copy=True) for p in P0]

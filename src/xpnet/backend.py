@@ -8,6 +8,11 @@ optimizers and the training loop contain no backend branches.
 Backends: ``"numpy"`` (CPU), ``"cupy"`` (CUDA GPUs), ``"torch"`` (CPU or CUDA tensors),
 ``"array_api_strict"`` (the conformance checker) and ``"auto"`` (CuPy when it imports and sees a
 CUDA device, else NumPy).
+
+array-api-strict also simulates devices: ``device="device1"`` holds arrays that refuse to mix
+with CPU arrays or to convert implicitly to NumPy (as CuPy's do), and ``device="no_float64"``
+has no float64 (as some accelerators). The tests run the whole engine on both, so the bugs a GPU
+would reveal show up on a CPU.
 """
 
 from __future__ import annotations
@@ -44,10 +49,37 @@ class Backend:
 
     # ----------------------------------------------------------------- dtypes and arrays
     def dtype(self, name: str) -> Any:
-        """The namespace's floating dtype called ``name`` ("float32" or "float64")."""
+        """The namespace's floating dtype called ``name`` ("float32" or "float64").
+
+        Raises :class:`BackendError` when the device cannot hold that dtype (asked through the
+        standard's inspection API, ``__array_namespace_info__().dtypes(device=...)``)."""
         if name not in DTYPES:
             raise ValueError(f"unknown dtype {name!r}; valid dtypes: {', '.join(DTYPES)}")
+        supported = self.dtypes()
+        if name not in supported:
+            have = ", ".join(supported) or "no floating dtype"
+            raise BackendError(
+                f"the {self.name} device {self.device_name} has no {name} (it supports {have}); "
+                f"use dtype='{supported[0] if supported else 'float32'}' or another device"
+            )
         return getattr(self.xp, name)
+
+    def dtypes(self) -> list[str]:
+        """The names in :data:`DTYPES` that this backend's device supports."""
+        info = getattr(self.xp, "__array_namespace_info__", None)
+        if info is None:  # a namespace older than the 2023.12 standard: assume both
+            return list(DTYPES)
+        found = info().dtypes(device=self.device, kind="real floating")
+        return [name for name in DTYPES if name in found]
+
+    @property
+    def device_name(self) -> str:
+        """The device as a user would name it: ``cpu``, ``cuda:1``, ``device1``."""
+        if self.name == "cupy":
+            return f"cuda:{self.device.id}"
+        if self.name == "array_api_strict":
+            return _strict_device_name(self.device)
+        return str(self.device)
 
     def owns(self, x: Any) -> bool:
         """Whether ``x`` is already an array of this backend (namespace and device)."""
@@ -105,6 +137,24 @@ class Backend:
         """True when arrays live in GPU memory."""
         return self.name == "cupy" or (self.name == "torch" and self.device.type == "cuda")
 
+    def tf32(self) -> str:
+        """Whether float32 matmuls may use TF32 tensor cores: ``"on"``/``"off"`` on a GPU (CuPy
+        reads ``CUPY_TF32`` once, at import; PyTorch's ``allow_tf32`` flag), ``"n/a"`` on a
+        CPU. Recorded with every GPU timing, since TF32 changes both speed and precision."""
+        if self.name == "cupy":
+            return "on" if os.environ.get("CUPY_TF32", "0") == "1" else "off"
+        if self.name == "torch" and self.device.type == "cuda":
+            return "on" if self._lib.backends.cuda.matmul.allow_tf32 else "off"
+        return "n/a"
+
+    @property
+    def reads_are_costly(self) -> bool:
+        """True when reading a value back to the host must wait for the device: a GPU, or a
+        simulated array-api-strict device, which stands in for one. Code that reads values
+        back (a ``float()``, a copy to NumPy) does so once per epoch on such a backend, never
+        once per step."""
+        return self.is_gpu or (self.name == "array_api_strict" and self.device_name != "cpu")
+
     def describe(self) -> str:
         """A short human-readable name, e.g. ``cupy (cuda:0, NVIDIA H100)``."""
         if self.name == "cupy":
@@ -113,7 +163,7 @@ class Backend:
             return f"cupy (cuda:{self.device.id}, {gpu})"
         if self.name == "torch" and self.device.type == "cuda":
             return f"torch ({self.device}, {self._lib.cuda.get_device_name(self.device)})"
-        return f"{self.name} ({self.device})"
+        return f"{self.name} ({self.device_name})"
 
     # ----------------------------------------------------------------- random numbers
     def generator(self, seed: int | None = None) -> Generator:
@@ -179,9 +229,10 @@ class Generator:
 def resolve(backend: str | Backend = "auto", device: Any = None) -> Backend:
     """Turn a backend name (and optional device) into a :class:`Backend`.
 
-    ``device`` is a CuPy device index (``0``, ``"cuda:1"``) or a torch device string
-    (``"cpu"``, ``"cuda:0"``). Raises :class:`BackendError` with the reason and the fix when the
-    backend cannot be used.
+    ``device`` is a CuPy device index (``0``, ``"cuda:1"``), a torch device string
+    (``"cpu"``, ``"cuda:0"``) or an array-api-strict device name (``"device1"``,
+    ``"no_float64"``: simulated devices for testing). Raises :class:`BackendError` with the
+    reason and the fix when the backend cannot be used.
     """
     if isinstance(backend, Backend):
         if device is not None:
@@ -254,9 +305,21 @@ def tune_host_allocator() -> bool:
 
 
 def _strict(device: Any) -> Backend:
-    _cpu_only("array_api_strict", device)
     xs = _import("array_api_strict", "install it with: pip install array-api-strict")
-    return Backend("array_api_strict", xs, xs.Device("CPU_DEVICE"), xs)
+    devices = {_strict_device_name(d): d for d in xs.__array_namespace_info__().devices()}
+    name = "cpu" if device is None else (
+        _strict_device_name(device) if isinstance(device, xs.Device) else str(device))
+    if name not in devices:
+        raise BackendError(f"array_api_strict has no device {device!r}; its devices: "
+                           f"{', '.join(devices)}")
+    return Backend("array_api_strict", xs, devices[name], xs)
+
+
+def _strict_device_name(device: Any) -> str:
+    """``Device('device1')`` -> ``device1``; the default ``CPU_DEVICE`` is called ``cpu``."""
+    text = str(device)
+    text = text[text.find("(") + 1:text.rfind(")")].strip("'\"") if "(" in text else text
+    return "cpu" if text == "CPU_DEVICE" else text
 
 
 def _cuda_index(device: Any) -> int:
@@ -326,13 +389,20 @@ def _same_device(a: Any, b: Any) -> bool:
 
 # --------------------------------------------------------------------- host transfers
 def to_numpy(x: Any) -> np.ndarray:
-    """Copy an array of any supported backend (or anything NumPy can read) to a NumPy array."""
+    """Copy an array of any supported backend (or anything NumPy can read) to a NumPy array.
+
+    Device arrays move explicitly: CuPy's ``get()``, torch's ``cpu()``, and for other array-API
+    arrays the standard's route, ``to_device`` to the CPU and then DLPack. Nothing relies on
+    an implicit conversion (``__array__``), which a GPU array refuses."""
     if isinstance(x, np.ndarray):
         return x
     if array_api_compat.is_cupy_array(x):
         return x.get()
     if array_api_compat.is_torch_array(x):
         return x.detach().cpu().numpy()
+    namespace = getattr(x, "__array_namespace__", None)
+    if namespace is not None and array_api_compat.is_array_api_strict_namespace(namespace()):
+        return np.from_dlpack(x.to_device(namespace().Device("CPU_DEVICE")))
     return np.asarray(x)
 
 
@@ -354,6 +424,9 @@ def available() -> list[dict[str, Any]]:
                 if lib.cuda.is_available():
                     devs += [f"cuda:{i}" for i in range(lib.cuda.device_count())]
                 entry["devices"] = devs
+            elif name == "array_api_strict":
+                entry["devices"] = [_strict_device_name(d)
+                                    for d in lib.__array_namespace_info__().devices()]
             else:
                 entry["devices"] = ["cpu"]
         except BackendError as exc:

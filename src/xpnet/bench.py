@@ -103,7 +103,7 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
         "batch_size": M, "step_us": s * 1e6, "gemm_us": g * 1e6,
         "step_over_gemm": statistics.median(a / b for a, b in zip(step_t, gemm_t)),
         "step_gflops": flops / s / 1e9, "gemm_gflops": flops / g / 1e9,
-        "repeats": repeats, "inner": inner,
+        "repeats": repeats, "inner": inner, "tf32": backend.tf32(),
     }
 
 

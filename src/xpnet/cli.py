@@ -70,7 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--backend", default="auto",
                         help="auto (CuPy on a GPU, else NumPy), numpy, cupy, torch, "
                              "array_api_strict (default: auto)")
-        sp.add_argument("--device", default=None, help="CUDA device index or torch device")
+        sp.add_argument("--device", default=None,
+                        help="a CUDA index for cupy (0, cuda:1), cpu or cuda:N for torch, or an "
+                             "array_api_strict device (device1, no_float64: simulated devices "
+                             "for testing)")
         sp.add_argument("--data-dir", default=None,
                         help="folder holding one sub-folder per dataset (default: "
                              "$XPNET_DATA_DIR, then the user cache)")
@@ -146,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--backend", action="append",
                    help="backend to time (repeatable; default: every available one)")
     b.add_argument("--device", help="device for the backends timed: a CUDA index for cupy, "
-                                    "'cpu' or 'cuda:N' for torch (default: each one's default)")
+                                    "'cpu' or 'cuda:N' for torch, an array_api_strict device "
+                                    "(default: each one's default)")
     b.add_argument("--batch-sizes", type=_positive_int, nargs="+", metavar="M",
                    help="batch sizes (default: 32 128 512 2048)")
     b.add_argument("--sizes", type=_positive_int, nargs="+", metavar="N",

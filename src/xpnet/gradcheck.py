@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .backend import to_numpy
+from .backend import BackendError, to_numpy
 from .network import Network, on_its_device
 
 
@@ -28,6 +28,10 @@ def gradcheck(
     is not float64 is checked on a float64 copy (finite differences in float32 measure rounding,
     not correctness). Values around 1e-9 mean the gradients are right; above 1e-4, wrong.
     """
+    if "float64" not in net.backend.dtypes():
+        raise BackendError(
+            f"gradcheck compares in float64, which {net.backend.describe()} lacks; check a copy "
+            "on a device that has it, e.g. gradcheck(net.to(backend='numpy'), X, Y)")
     if net.dtype_name != "float64":
         net = net.to(dtype="float64")
     X, Y = net._batch(X, Y)

@@ -1,5 +1,6 @@
-"""Classification metrics on host arrays of class indices: accuracy, the confusion matrix,
-per-class precision / recall / F1, and k-fold splits for cross-validation."""
+"""Classification metrics on arrays of class indices: accuracy, the confusion matrix,
+per-class precision / recall / F1, and k-fold splits for cross-validation. Inputs may be arrays
+of any backend on any device; they are copied to the host once and counted there."""
 
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int | None = None) -> 
 def precision_recall_f1(C: np.ndarray) -> dict[str, np.ndarray]:
     """Per-class precision TP/(TP+FP), recall TP/(TP+FN) and F1 (their harmonic mean) from a
     confusion matrix; 0 where a denominator is 0."""
-    C = np.asarray(C, dtype=np.float64)
+    C = to_numpy(C).astype(np.float64)
     tp = np.diag(C)
     predicted, actual = C.sum(axis=0), C.sum(axis=1)
     precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
@@ -46,6 +47,7 @@ def precision_recall_f1(C: np.ndarray) -> dict[str, np.ndarray]:
 
 def report(C: np.ndarray, class_names: list[str] | None = None) -> str:
     """A text table: the confusion matrix, then precision / recall / F1 per class."""
+    C = to_numpy(C)
     k = C.shape[0]
     names = class_names or [str(i) for i in range(k)]
     w = max(6, max(len(n) for n in names), len(str(int(C.max(initial=0)))) + 1)

@@ -141,6 +141,9 @@ class Network:
         """Targets as float rows (n, n_outputs): one-hot from integer labels (n,), a column
         from (n,) floats or labels when there is one output, else (n, k) as given."""
         xp, k = self.xp, self.n_outputs
+        if not self.backend.owns(Y):  # float targets cross to the device in the network's dtype
+            Y = to_numpy(Y)
+            Y = self.backend.asarray(Y, self.dtype if Y.dtype.kind == "f" else None)
         Y = self.backend.asarray(Y)
         if Y.shape[0] != n_examples:
             raise ValueError(f"X has {n_examples} examples but Y has {Y.shape[0]}")

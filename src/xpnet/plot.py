@@ -63,7 +63,7 @@ def confusion(C: np.ndarray, path: str | Path, class_names: list[str] | None = N
               title: str = "Confusion matrix") -> Path:
     """The confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
     plt = _pyplot()
-    C = np.asarray(C)
+    C = to_numpy(C)
     k = C.shape[0]
     names = class_names or [str(i) for i in range(k)]
     size = max(5.0, 0.55 * k + 2)
@@ -85,9 +85,11 @@ def confusion(C: np.ndarray, path: str | Path, class_names: list[str] | None = N
 def misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                   image_shape: tuple[int, ...], path: str | Path,
                   class_names: list[str] | None = None, limit: int = 36) -> Path:
-    """A grid of up to ``limit`` misclassified images, titled ``true -> predicted``."""
+    """A grid of up to ``limit`` misclassified images, titled ``true -> predicted``. The
+    arrays may live on any backend's device; they are copied to the host once."""
     plt = _pyplot()
-    all_wrong = np.flatnonzero(np.asarray(y_true) != np.asarray(y_pred))
+    X, y_true, y_pred = to_numpy(X), to_numpy(y_true), to_numpy(y_pred)
+    all_wrong = np.flatnonzero(y_true != y_pred)
     wrong = all_wrong[:limit]
     names = class_names or [str(i) for i in range(int(max(y_true.max(), y_pred.max())) + 1)]
     cols = max(1, min(6, len(wrong)))
@@ -96,7 +98,7 @@ def misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
     for ax in axes.ravel():
         ax.axis("off")
     for ax, i in zip(axes.ravel(), wrong):
-        ax.imshow(np.asarray(X[i]).reshape(image_shape), cmap="gray_r")
+        ax.imshow(X[i].reshape(image_shape), cmap="gray_r")
         ax.set_title(f"{names[y_true[i]]} -> {names[y_pred[i]]}", fontsize=9, color="crimson")
     fig.suptitle(f"the first {len(wrong)} of {len(all_wrong)} misclassified test images "
                  "(true -> predicted)" if len(wrong) else "no misclassified test images")
@@ -112,7 +114,7 @@ def first_layer_weights(net: Any, image_shape: tuple[int, ...], path: str | Path
     plt = _pyplot()
     W = to_numpy(net.dense_layers[0].W).astype(np.float64)
     if active is not None:
-        W = W * np.asarray(active, dtype=np.float64)[:, None]
+        W = W * to_numpy(active).astype(np.float64)[:, None]
     n = min(limit, W.shape[1])
     cols = min(8, n)
     rows = math.ceil(n / cols)
@@ -133,14 +135,15 @@ def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = Non
     """Write every figure that applies into ``directory``; returns the paths written.
 
     ``X_test`` is the preprocessed test input (for predictions); ``X_test_raw`` the images as
-    they look (for the misclassified grid)."""
+    they look (for the misclassified grid). Arrays may be NumPy arrays or arrays of the
+    network's backend on its device."""
     from .metrics import confusion_matrix
 
     directory = Path(directory)
     out = [training_curves(history, directory / "training_curves.png")]
     if X_test is not None and y_test is not None:
         pred = to_numpy(net.predict(X_test))
-        y = np.asarray(y_test)
+        y = to_numpy(y_test)
         k = max(2, net.n_outputs)
         out.append(confusion(confusion_matrix(y, pred, k), directory / "confusion_matrix.png",
                              net.class_names))
@@ -149,7 +152,7 @@ def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = Non
             out.append(misclassified(raw, y, pred, image_shape,
                                      directory / "misclassified.png", net.class_names))
     if image_shape is not None:
-        active = np.asarray(X_test_raw).max(axis=0) > 0 if X_test_raw is not None else None
+        active = to_numpy(X_test_raw).max(axis=0) > 0 if X_test_raw is not None else None
         out.append(first_layer_weights(net, image_shape, directory / "first_layer_weights.png",
                                        active=active))
     return out

@@ -163,7 +163,7 @@ def fit(
     steps = math.ceil(n / batch_size)
     shown = _Progress(progress and comm.is_root, stream, epochs, steps)
     writes = checkpoint is not None and comm.is_root
-    check_each_step = not net.backend.is_gpu  # reading a CPU scalar costs nothing
+    check_each_step = not net.backend.reads_are_costly  # a host scalar costs nothing to read
     reduce = comm_module.averaging(comm, net.backend) if comm.size > 1 else None
     classifier, logits = _classifier(net), net.fused
     stop = False
