@@ -126,3 +126,24 @@ def test_save_is_atomic_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
     assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
         "model.npz"]
     assert zipfile.is_zipfile(path)
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027, 0o077])
+def test_written_files_follow_the_umask(tmp_path, umask):
+    """Models, checkpoints and exports get the mode any new file of the user gets (0666 less
+    the umask), so a model can be shared on a cluster; before, the atomic writer left 0600."""
+    import os
+
+    from xpnet.atomic import write_bytes
+
+    old = os.umask(umask)
+    try:
+        net, _ = trained(tmp_path)
+        paths = [net.save(tmp_path / "u.npz"), tmp_path / "u.json"]
+        write_bytes(paths[1], b"{}")
+        pytest.importorskip("safetensors")
+        paths.append(net.save(tmp_path / "u.safetensors"))
+    finally:
+        os.umask(old)
+    for path in paths:
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name

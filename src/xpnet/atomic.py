@@ -4,14 +4,15 @@ new one, never a mix.
 The data goes to a temporary file in the target's directory, is flushed and fsynced, and is then
 renamed over the target (``os.replace`` is atomic on POSIX and Windows). A process killed
 mid-write leaves only its temporary ``.<name>.*.part`` file, which the next successful write of
-the same target removes.
+the same target removes. The file gets the permissions any new file of the user gets (mode 0666
+less the umask, as ``open`` gives), not the owner-only mode of ``tempfile.mkstemp``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -22,7 +23,7 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     """``with atomic_write(p) as fh: fh.write(...)``: ``p`` appears complete or not at all."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
@@ -34,6 +35,19 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         raise
     for stale in path.parent.glob(f".{path.name}.*.part"):  # left by a killed writer
         stale.unlink(missing_ok=True)
+
+
+def _create_temporary(path: Path) -> tuple[int, str]:
+    """A new file beside ``path``, opened exclusively with mode 0666: the kernel applies the
+    umask, exactly as for a file written with ``open``."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

@@ -113,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--early-stopping", type=_positive_int, metavar="PATIENCE",
                    help="stop when the validation loss has not improved for PATIENCE epochs")
     t.add_argument("--cv", type=_positive_int, metavar="K", help="k-fold cross-validation")
-    t.add_argument("--save", metavar="PATH", help="save the trained model (.npz)")
+    t.add_argument("--save", metavar="PATH",
+                   help="save the trained model (.npz, or .safetensors)")
     t.add_argument("--checkpoint", metavar="PATH",
                    help="write checkpoints here (every epoch unless --checkpoint-every); "
                         "with --save and --checkpoint-every the default is SAVE.ckpt.npz")
@@ -142,6 +143,14 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--input", required=True,
                     help="a CSV of feature rows, a .npy array, or an IDX images file")
     pr.add_argument("--out", help="write predictions as CSV here (default: stdout)")
+
+    ex = sub.add_parser("export", help="write a saved model as ONNX (.onnx), safetensors "
+                                       "(.safetensors) or .npz, by the output's suffix")
+    ex.add_argument("model", help="a model file (.npz or .safetensors)")
+    ex.add_argument("out", help="OUT.onnx, OUT.safetensors or OUT.npz")
+    ex.add_argument("--quiet", action="store_true", help="print only errors")
+    ex.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                    help="show tracebacks for errors")
 
     sub.add_parser("info", help="backends, devices, versions and BLAS")
 
@@ -188,6 +197,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
         try:
             plot._pyplot()  # fail now, not after training, when matplotlib is missing
+        except ImportError as exc:
+            raise UsageError(str(exc)) from None
+    if args.save and Path(args.save).suffix == ".safetensors":
+        from . import safetensors_file
+
+        try:
+            safetensors_file._library()  # likewise for the safetensors library
         except ImportError as exc:
             raise UsageError(str(exc)) from None
     if args.cv and args.distributed:
@@ -416,6 +432,28 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from . import io
+
+    out = Path(args.out)
+    if out.suffix not in (".onnx", ".safetensors", ".npz"):
+        raise UsageError(f"{out}: name the output .onnx, .safetensors or .npz")
+    net = io.load(args.model, backend="numpy")
+    try:
+        if out.suffix == ".onnx":
+            from .export import IR_VERSION, OPSET
+
+            net.to_onnx(out)
+            what = f"ONNX (opset {OPSET}, IR version {IR_VERSION})"
+        else:
+            net.save(out)
+            what = out.suffix[1:]
+    except ImportError as exc:  # the optional extra that format needs
+        raise UsageError(str(exc)) from None
+    _say(args, f"wrote {out}: {net!r} as {what}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     print(f"xpnet {__version__}, Python {platform.python_version()} on {platform.platform()}")
     print(f"CPU cores: {os.cpu_count()}")
@@ -445,7 +483,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "info": cmd_info, "bench": cmd_bench}
+            "export": cmd_export, "info": cmd_info, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
 """Saving and loading models and checkpoints: one ``.npz`` file of plain arrays plus a JSON
-header, never pickle.
+header, never pickle; or, for models, a ``.safetensors`` file (:mod:`xpnet.safetensors_file`).
 
 The header (stored as the UTF-8 bytes of a uint8 array named ``header``) records the format and
 its version, the xpnet version, the architecture and cost, the dtype, the input preprocessing,
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from . import safetensors_file
 from .atomic import atomic_write
 from .backend import Backend, BackendError, to_numpy
 from .errors import ModelFileError
@@ -31,10 +32,16 @@ FORMAT_VERSION = 1
 def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = None,
          extra_arrays: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (and, for a checkpoint, ``training`` state and ``extra_arrays``) to
-    ``path`` atomically. Refuses parameters that are NaN or infinite."""
+    ``path`` atomically: a ``.safetensors`` file when the name ends so, else ``.npz``.
+    Refuses parameters that are NaN or infinite."""
     from . import __version__
 
     path = Path(path)
+    if path.suffix == safetensors_file.SUFFIX:
+        if training is not None or extra_arrays:
+            raise ValueError(f"{path}: checkpoints hold training state and are .npz files; "
+                             "save models as .safetensors")
+        return safetensors_file.save(net, path)
     arrays = {f"p{i}": to_numpy(p) for i, p in enumerate(net.parameters())}
     for name, a in arrays.items():
         if not np.all(np.isfinite(a)):
@@ -89,7 +96,8 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
          dtype: str | None = None) -> Network:
-    """A network saved by :func:`save`, on any backend/device, in its saved dtype or ``dtype``."""
+    """A network saved by :func:`save` (``.npz`` or ``.safetensors``, told apart by content),
+    on any backend/device, in its saved dtype or ``dtype``."""
     return load_with_state(path, backend, device, dtype)[0]
 
 
@@ -99,7 +107,11 @@ def load_with_state(path: str | Path, backend: str | Backend = "auto", device: A
     """Like :func:`load`, also returning the training state and the extra arrays."""
     from .preprocess import Scaler
 
-    header, arrays = read(path)
+    if safetensors_file.is_safetensors(path):
+        header, arrays, shown = safetensors_file.read(path)
+    else:
+        header, arrays = read(path)
+        shown = {}
     try:
         net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
     except BackendError:
@@ -108,16 +120,17 @@ def load_with_state(path: str | Path, backend: str | Backend = "auto", device: A
         raise ModelFileError(f"{path}: invalid architecture in model header ({exc})") from None
     params = []
     for i, expected in enumerate(net.parameters()):
+        name = shown.get(f"p{i}", f"parameter p{i}")
         a = arrays.pop(f"p{i}", None)
         if a is None:
-            raise ModelFileError(f"{path}: parameter p{i} is missing")
+            raise ModelFileError(f"{path}: {name} is missing")
         if a.shape != tuple(expected.shape) or a.dtype.kind != "f":
             raise ModelFileError(
-                f"{path}: parameter p{i} is {a.dtype} {a.shape}, the header's architecture "
+                f"{path}: {name} is {a.dtype} {a.shape}, the header's architecture "
                 f"needs float {tuple(expected.shape)}"
             )
         if not np.all(np.isfinite(a)):
-            raise ModelFileError(f"{path}: parameter p{i} holds NaN or inf values")
+            raise ModelFileError(f"{path}: {name} holds NaN or inf values")
         params.append(a)
     net.set_parameters(params)
     try:

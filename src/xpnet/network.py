@@ -340,10 +340,18 @@ class Network:
         return net
 
     def save(self, path: Any) -> Any:
-        """Save to one ``.npz`` file (see :func:`xpnet.io.save`); load with ``xpnet.load``."""
+        """Save to one file, ``.npz`` or, when the name ends so, ``.safetensors`` (see
+        :func:`xpnet.io.save`); load either with ``xpnet.load``."""
         from .io import save
 
         return save(self, path)
+
+    def to_onnx(self, path: Any = None) -> Any:
+        """This network in inference mode as an ONNX model, written to ``path`` when given
+        (see :mod:`xpnet.export`; needs ``pip install "xpnet[onnx]"``)."""
+        from .export import to_onnx
+
+        return to_onnx(self, path)
 
     def summary(self) -> str:
         lines = [f"Network on {self.backend.describe()}, {self.dtype_name}, loss={self.loss.name}"
