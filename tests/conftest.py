@@ -17,6 +17,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# scikit-learn's estimator checks test array-API inputs only when SciPy allows them, which it
+# decides when first imported.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
 import pytest
 
 import xpnet

@@ -171,3 +171,50 @@ def test_resume_continues_on_the_checkpoints_dataset(tmp_path, capsys, monkeypat
     assert code == 0, err
     assert "t.csv" in err or "<Dataset t:" in err
     assert metrics(m2)["history"]["epoch"] == [1, 2, 3, 4]
+
+
+def regression_csv(path, n=400, seed=0):
+    """A real-valued target: y = 3 + 2 a - b^2 + c/2 + noise (sd 0.1)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 3))
+    y = 3 + 2 * X[:, 0] - X[:, 1] ** 2 + 0.5 * X[:, 2] + 0.1 * rng.normal(size=n)
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", fmt="%.6f",
+               header="a,b,c,target", comments="")
+    return X, y
+
+
+def test_a_real_valued_label_column_trains_a_regressor(tmp_path, capsys):
+    sk_metrics = pytest.importorskip("sklearn.metrics")
+    r2_score, mean_absolute_error = sk_metrics.r2_score, sk_metrics.mean_absolute_error
+    data, model, m = tmp_path / "reg.csv", tmp_path / "reg.npz", tmp_path / "m.json"
+    X, y = regression_csv(data)
+    code, _, err = run(capsys, "train", "--dataset", str(data), "--save", str(model),
+                       "--metrics-out", str(m), "--backend", "numpy")
+    assert code == 0, err
+    assert "a real-valued target" in err and "test RMSE" in err
+    d = metrics(m)
+    assert d["network"]["loss"] == "mse" and d["network"]["layers"][-1]["activation"] == \
+        {"name": "identity"}
+    assert d["test_r2"] > 0.8 and d["test_rmse"] >= d["test_mae"] > 0
+    code, out, err = run(capsys, "evaluate", str(model), "--dataset", str(data))
+    assert code == 0, err
+    rows = tmp_path / "rows.csv"
+    np.savetxt(rows, X, delimiter=",")
+    code, pred_out, err = run(capsys, "predict", str(model), "--input", str(rows))
+    pred = np.array([float(line.split(",")[1]) for line in pred_out.strip().splitlines()[1:]])
+    r2, mae = r2_score(y, pred), mean_absolute_error(y, pred)   # scikit-learn as the referee
+    assert out.startswith(f"RMSE {np.sqrt(np.mean((y - pred) ** 2)):.6g}  MAE {mae:.6g}  "
+                          f"R^2 {r2:.4f} on 400 examples")
+
+
+def test_task_flag_forces_the_choice(tmp_path, capsys, data_dir):
+    data = tmp_path / "reg.csv"
+    regression_csv(data, n=60)
+    code, _, err = run(capsys, "train", "--dataset", str(data), "--cv", "3")
+    assert code == 2 and "--cv reports accuracy" in err
+    wheat = data_dir / "wheat-seeds.csv"   # integer classes 1..3, read as a target
+    m = tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", str(wheat), "--task", "regression",
+                       "--epochs", "20", "--metrics-out", str(m))
+    assert code == 0, err
+    assert "test_r2" in metrics(m) and "test_accuracy" not in metrics(m)

@@ -20,6 +20,7 @@ import numpy as np
 from . import __version__, activations, datasets, init, losses, optim, recipes, schedules
 from .backend import BackendError, available, gpu_count, to_numpy
 from .errors import DataError, ModelFileError, TrainingDiverged
+from .metrics import regression_scores
 
 EXIT_USAGE = 2
 
@@ -87,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mnist (the default), xor, spirals, moons, a .csv file, or a folder of "
                         "IDX files; with --resume, the checkpoint's dataset by default")
     t.add_argument("--label-column", type=int, help="CSV label column (default -1)")
+    t.add_argument("--task", choices=("auto", "classification", "regression"),
+                   help="for a CSV: classes or a real-valued target (default auto: regression "
+                        "when a label has a fraction)")
     t.add_argument("--no-download", action="store_true", help="never download data")
     t.add_argument("--hidden", type=_positive_int, nargs="*", help="hidden layer sizes")
     t.add_argument("--activation", choices=activations.NAMES, help="hidden activation")
@@ -182,7 +186,8 @@ def _say(args: argparse.Namespace, *parts: Any) -> None:
 
 def _load_dataset(args: argparse.Namespace) -> datasets.Dataset:
     return datasets.load(args.dataset, data_dir=args.data_dir, label_column=args.label_column,
-                         download=not args.no_download, progress=not args.quiet)
+                         download=not args.no_download, progress=not args.quiet,
+                         task=getattr(args, "task", None) or "auto")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -225,7 +230,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     saved = state.get("fit", {}) if state is not None else {}
     # the data a resumed run continues on, unless named again
     for name, default in (("dataset", "mnist"), ("label_column", -1), ("test_split", None),
-                          ("seed", 0)):
+                          ("seed", 0), ("task", "auto")):
         if getattr(args, name) is None:
             setattr(args, name, saved.get(name, default))
     ds = _load_dataset(args)
@@ -243,8 +248,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         return recipe.get(name) if value is None else value
 
-    k = ds.n_classes
-    n_out, output, loss = recipes.head(k, args.output, args.loss)
+    regression = ds.task == "regression"
+    if regression and args.cv:
+        raise UsageError("--cv reports accuracy, and this label column is a real-valued target; "
+                         "train with a test split (--test-split) instead")
+    if regression:
+        n_out, output, loss = 1, args.output or "identity", args.loss or "mse"
+    else:
+        n_out, output, loss = recipes.head(ds.n_classes, args.output, args.loss)
     hidden = pick("hidden")
     dropout, l2 = pick("dropout"), pick("l2")
     opt_name, lr = pick("optimizer"), pick("lr")
@@ -293,7 +304,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         net = make_network()
         scaler = Scaler(scaling).fit(X_train)
-        net.preprocessing, net.class_names = scaler, list(ds.class_names)
+        net.preprocessing = scaler
+        net.class_names = None if regression else list(ds.class_names)
     dtype = np.float64 if net.dtype_name == "float64" else np.float32
     Xtr = scaler.transform(X_train, dtype)
     _say(args, f"training {net!r} on {ds!r}"
@@ -313,7 +325,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     where = Path(args.dataset)   # a file or folder is recorded by its absolute path
     notes = {"dataset": str(where.resolve()) if where.exists() else args.dataset,
              "label_column": args.label_column, "test_split": args.test_split,
-             "seed": args.seed}
+             "seed": args.seed, "task": args.task}
     history = fit(net, Xtr, y_train, optimizer=optimizer, callbacks=callbacks,
                   checkpoint=checkpoint, checkpoint_every=args.checkpoint_every or 1,
                   resume=args.resume, notes=notes, **fit_kwargs)
@@ -322,7 +334,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                    history=history.as_dict(), network=net.config(),
                    backend=net.backend.describe(), optimizer=optimizer.config())
     X_test_scaled = scaler.transform(X_test, dtype) if X_test is not None else None
-    if X_test is not None:
+    if X_test is not None and regression:
+        scores = regression_scores(y_test, to_numpy(net.forward(X_test_scaled))[:, 0])
+        metrics.update({f"test_{k}": v for k, v in scores.items()})
+        _say(args, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
+             f"R^2 {scores['r2']:.4f} on {len(y_test)} examples after {len(history.epoch)} "
+             f"epochs in {seconds:.1f}s")
+    elif X_test is not None:
         pred = to_numpy(net.predict(X_test_scaled))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
@@ -334,8 +352,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.plot:
         from . import plot
 
-        written = plot.all_figures(args.plot, net, history, X_test_scaled, y_test, X_test,
-                                   ds.image_shape)
+        written = plot.all_figures(args.plot, net, history, X_test_scaled,
+                                   None if regression else y_test, X_test, ds.image_shape)
         _say(args, f"wrote {', '.join(str(p) for p in written)}")
     _write_metrics(args, metrics)
     return 130 if history.interrupted else 0
@@ -372,9 +390,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import accuracy, confusion_matrix, report
 
     net = io.load(args.model, backend=args.backend, device=args.device)
+    regression = net.output_activation not in ("softmax", "sigmoid")
+    args.task = "regression" if regression else "classification"   # the model's own task
     ds = _load_dataset(args)
     X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X_train, ds.y_train)
     X = _prepare(net, X, args.model)
+    if regression:
+        if net.n_outputs != 1:
+            raise DataError(f"{args.model} predicts {net.n_outputs} values per example; a CSV "
+                            "label column holds one")
+        scores = regression_scores(y, to_numpy(net.forward(X))[:, 0])
+        print(f"RMSE {scores['rmse']:.6g}  MAE {scores['mae']:.6g}  R^2 {scores['r2']:.4f} "
+              f"on {len(y)} examples of {ds.name}")
+        return 0
     k = max(2, net.n_outputs)
     if int(y.max(initial=0)) >= k:
         raise DataError(f"{args.dataset}: labels go up to {int(y.max())} but the model knows "
@@ -417,10 +445,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     net = io.load(args.model, backend=args.backend, device=args.device)
     X = _prepare(net, _read_inputs(args.input, net.n_inputs), args.model)
-    pred = to_numpy(net.predict(X))
-    names = net.class_names
-    lines = ["index,prediction"] + [
-        f"{i},{names[c] if names and c < len(names) else c}" for i, c in enumerate(pred)]
+    if net.output_activation not in ("softmax", "sigmoid"):   # regression: the values
+        values = to_numpy(net.forward(X))
+        lines = ["index,prediction"] + [f"{i}," + ",".join(f"{v:.8g}" for v in row)
+                                        for i, row in enumerate(values)]
+    else:
+        pred = to_numpy(net.predict(X))
+        names = net.class_names
+        lines = ["index,prediction"] + [
+            f"{i},{names[c] if names and c < len(names) else c}" for i, c in enumerate(pred)]
     text = "\n".join(lines) + "\n"
     if args.out:
         from .atomic import write_bytes

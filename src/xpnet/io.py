@@ -30,9 +30,11 @@ FORMAT_VERSION = 1
 
 
 def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = None,
-         extra_arrays: dict[str, Any] | None = None) -> Path:
+         extra_arrays: dict[str, Any] | None = None,
+         estimator: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (and, for a checkpoint, ``training`` state and ``extra_arrays``) to
     ``path`` atomically: a ``.safetensors`` file when the name ends so, else ``.npz``.
+    ``estimator`` (plain JSON values) records a scikit-learn wrapper's settings.
     Refuses parameters that are NaN or infinite."""
     from . import __version__
 
@@ -41,7 +43,7 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
         if training is not None or extra_arrays:
             raise ValueError(f"{path}: checkpoints hold training state and are .npz files; "
                              "save models as .safetensors")
-        return safetensors_file.save(net, path)
+        return safetensors_file.save(net, path, estimator)
     arrays = {f"p{i}": to_numpy(p) for i, p in enumerate(net.parameters())}
     for name, a in arrays.items():
         if not np.all(np.isfinite(a)):
@@ -56,6 +58,7 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
         "preprocessing": net.preprocessing.config() if net.preprocessing is not None else None,
         "class_names": net.class_names,
         "training": training,
+        "estimator": estimator,
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as fh:
@@ -105,6 +108,19 @@ def load_with_state(path: str | Path, backend: str | Backend = "auto", device: A
                     dtype: str | None = None
                     ) -> tuple[Network, dict[str, Any] | None, dict[str, np.ndarray]]:
     """Like :func:`load`, also returning the training state and the extra arrays."""
+    net, header, arrays = _load(path, backend, device, dtype)
+    return net, header.get("training"), arrays
+
+
+def load_with_header(path: str | Path, backend: str | Backend = "auto", device: Any = None,
+                     dtype: str | None = None) -> tuple[Network, dict[str, Any]]:
+    """Like :func:`load`, also returning the file's header (its ``estimator`` record, say)."""
+    net, header, _ = _load(path, backend, device, dtype)
+    return net, header
+
+
+def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
+          ) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
     from .preprocess import Scaler
 
     if safetensors_file.is_safetensors(path):
@@ -140,4 +156,4 @@ def load_with_state(path: str | Path, backend: str | Backend = "auto", device: A
         net.class_names = [str(n) for n in names] if names is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
-    return net, header.get("training"), arrays
+    return net, header, arrays

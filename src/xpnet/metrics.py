@@ -65,6 +65,19 @@ def report(C: np.ndarray, class_names: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def regression_scores(y_true: Any, y_pred: Any) -> dict[str, float]:
+    """Root-mean-square error, mean absolute error and the coefficient of determination
+    ``R^2 = 1 - sum (y - p)^2 / sum (y - mean y)^2`` of real-valued predictions."""
+    t = to_numpy(y_true).astype(np.float64).ravel()
+    p = to_numpy(y_pred).astype(np.float64).ravel()
+    if t.shape != p.shape:
+        raise ValueError(f"{t.shape[0]} targets but {p.shape[0]} predictions")
+    residual = t - p
+    total = float(np.sum((t - t.mean()) ** 2))
+    return {"rmse": float(np.sqrt(np.mean(residual**2))), "mae": float(np.mean(np.abs(residual))),
+            "r2": 1.0 - float(np.sum(residual**2)) / total if total > 0 else float("nan")}
+
+
 def kfold(n: int, k: int, seed: int | None = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``k`` (train_indices, test_indices) pairs; each example is in exactly one test fold."""
     if not 2 <= k <= n:

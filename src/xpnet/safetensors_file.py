@@ -64,8 +64,9 @@ def tensor_names(layer_configs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def save(net: Any, path: str | Path) -> Path:
-    """Write ``net``'s parameters and description to ``path`` atomically."""
+def save(net: Any, path: str | Path, estimator: dict[str, Any] | None = None) -> Path:
+    """Write ``net``'s parameters and description to ``path`` atomically (with a
+    scikit-learn wrapper's ``estimator`` record as JSON in the metadata, when given)."""
     from . import __version__
 
     lib = _library()
@@ -84,6 +85,8 @@ def save(net: Any, path: str | Path) -> Path:
                                     if net.preprocessing is not None else None),
         "class_names": json.dumps(net.class_names),
     }
+    if estimator is not None:
+        metadata["estimator"] = json.dumps(estimator)
     write_bytes(path, lib.numpy.save(tensors, metadata=metadata))
     return path
 
@@ -120,6 +123,12 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[
             raise ModelFileError(f"{path}: the model metadata has no {key!r}") from None
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"{path}: corrupt {key!r} in the model metadata ({exc})") \
+                from None
+    if "estimator" in metadata:
+        try:
+            header["estimator"] = json.loads(metadata["estimator"])
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"{path}: corrupt 'estimator' in the model metadata ({exc})") \
                 from None
     layers = header["network"].get("layers") if isinstance(header["network"], dict) else None
     if not isinstance(layers, list):

@@ -28,9 +28,10 @@ def load_idx_directory(directory: str | Path) -> Dataset:
 
 
 def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
-         download: bool = True, progress: bool = True) -> Dataset:
+         download: bool = True, progress: bool = True, task: str = "auto") -> Dataset:
     """The dataset a user names: ``mnist``, ``xor``/``spirals``/``moons``, a ``.csv`` file or a
-    directory of IDX files."""
+    directory of IDX files. ``task`` ("auto", "classification", "regression") applies to CSV
+    files, whose label column may hold a real-valued target."""
     if spec == "mnist":
         return mnist(data_dir, download=download, progress=progress)
     if spec in SYNTHETIC:
@@ -38,7 +39,7 @@ def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
     path = Path(spec)
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
         return load_csv(path, label_column=label_column,
-                        delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+                        delimiter="\t" if path.suffix.lower() == ".tsv" else ",", task=task)
     if path.is_dir():
         return load_idx_directory(path)
     raise DataError(

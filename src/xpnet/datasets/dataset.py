@@ -12,7 +12,8 @@ class Dataset:
     """Training and (optional) test arrays on the host, plus what describes them.
 
     ``X_*`` are (n, features) arrays (uint8 pixels or floats); ``y_*`` are int64 class indices
-    into ``class_names``. ``image_shape`` is set for image data (for pictures of inputs).
+    into ``class_names``, or float64 targets when ``task`` is ``"regression"`` (then
+    ``class_names`` is empty). ``image_shape`` is set for image data (for pictures of inputs).
     ``scaling`` names the preprocessing the data calls for by default.
     """
 
@@ -24,6 +25,7 @@ class Dataset:
     class_names: list[str] = field(default_factory=list)
     image_shape: tuple[int, ...] | None = None
     scaling: str = "standardize"
+    task: str = "classification"
 
     @property
     def n_features(self) -> int:
@@ -35,18 +37,22 @@ class Dataset:
 
     def __repr__(self) -> str:
         test = f", test {len(self.X_test)}" if self.X_test is not None else ""
+        target = "a real-valued target" if self.task == "regression" else \
+            f"{self.n_classes} classes"
         return (f"<Dataset {self.name}: train {len(self.X_train)}{test}, "
-                f"{self.n_features} features, {self.n_classes} classes>")
+                f"{self.n_features} features, {target}>")
 
 
 def split(X: np.ndarray, y: np.ndarray, fraction: float, seed: int | None = 0):
-    """Hold out ``fraction`` of the rows, stratified by class: (X_a, y_a, X_b, y_b)."""
+    """Hold out ``fraction`` of the rows, stratified by class (at random for real-valued
+    targets): (X_a, y_a, X_b, y_b)."""
     if not 0.0 < fraction < 1.0:
         raise ValueError(f"split fraction must be in (0, 1), not {fraction}")
     rng = np.random.default_rng(seed)
     held = []
-    for c in np.unique(y):
-        rows = np.flatnonzero(y == c)
+    strata = [y == c for c in np.unique(y)] if y.dtype.kind in "iub" else [np.ones(len(y), bool)]
+    for members in strata:
+        rows = np.flatnonzero(members)
         rng.shuffle(rows)
         held.append(rows[: int(round(fraction * len(rows)))])
     mask = np.zeros(len(y), dtype=bool)

@@ -1,4 +1,5 @@
-"""CSV files of tabular data: numeric feature columns and one class-label column."""
+"""CSV files of tabular data: numeric feature columns and one label column, holding classes
+(integers or strings) or a real-valued target (regression)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,23 @@ def _rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
         raise DataError(f"{path}: cannot read as CSV ({exc})") from None
 
 
+TASKS = ("auto", "classification", "regression")
+
+
 def load_csv(path: str | Path, label_column: int = -1, header: bool | None = None,
-             delimiter: str = ",") -> Dataset:
+             delimiter: str = ",", task: str = "auto") -> Dataset:
     """Read a CSV whose columns are numbers except the label column.
 
     ``label_column`` indexes the columns (negative from the end; the last by default). Labels
-    may be integers or strings; classes are their sorted distinct values and ``y`` holds
-    indices into them. ``header`` None means: skip the first row if any feature field in it is
-    not a number. Empty lines are skipped. Errors name the file and the line.
+    may be integers or strings (classes: their sorted distinct values, ``y`` holds indices into
+    them) or real numbers (a regression target, ``y`` the float values). ``task`` "auto"
+    decides by the labels: any number with a fraction makes it regression; "classification" or
+    "regression" forces the choice (integer counts as a target, say). ``header`` None means:
+    skip the first row if any feature field in it is not a number. Empty lines are skipped.
+    Errors name the file and the line.
     """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
     path = Path(path)
     rows = _rows(path, delimiter)
     if not rows:
@@ -74,13 +83,25 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
             values.append(v)
         features.append(values)
         labels.append(row[col].strip())
+    X = np.array(features, dtype=np.float64)
+    numbers = [_number(s) for s in labels]
+    numeric = all(v is not None and math.isfinite(v) for v in numbers)
+    if task == "auto":
+        task = "regression" if numeric and not all(float(v).is_integer() for v in numbers) \
+            else "classification"
+    if task == "regression":
+        if not numeric:
+            bad = next(i for i, v in enumerate(numbers) if v is None or not math.isfinite(v))
+            raise DataError(f"{path}: line {rows[bad][0]}, column {col + 1}: {labels[bad]!r} is "
+                            "not a finite number, and regression needs real-valued targets")
+        return Dataset(path.stem, X, np.array(numbers, dtype=np.float64), class_names=[],
+                       scaling="standardize", task="regression")
     names = _class_names(labels)
     index = {n: i for i, n in enumerate(names)}
     y = np.array([index[label] for label in labels], dtype=np.int64)
     if len(names) < 2:
         raise DataError(f"{path}: the label column holds a single class {names!r}")
-    return Dataset(path.stem, np.array(features, dtype=np.float64), y, class_names=names,
-                   scaling="standardize")
+    return Dataset(path.stem, X, y, class_names=names, scaling="standardize")
 
 
 def _class_names(labels: list[str]) -> list[str]:

@@ -1,0 +1,652 @@
+"""scikit-learn estimators over xpnet: change one import.
+
+    from xpnet.sklearn import MLPClassifier     # instead of sklearn.neural_network's
+
+:class:`MLPClassifier` and :class:`MLPRegressor` take scikit-learn's parameters with the same
+meaning (``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha``, ``batch_size``,
+``learning_rate_init``, ``max_iter``, ``shuffle``, ``random_state``, ``tol``,
+``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``momentum``,
+``nesterovs_momentum``, ``beta_1``, ``beta_2``, ``epsilon``, ``verbose``, ``warm_start``) and
+follow its training procedure: mini-batches of ``min(200, n)`` by default, Adam or SGD, the L2
+penalty ``alpha / (2 batch) ||W||^2`` of each batch, stopping once the training loss (or, with
+``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
+epochs. xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one),
+``dtype`` (default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
+``loss`` and ``init``.
+
+Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
+predictions come back in the input's library and on its device (the array API convention:
+outputs follow the input's namespace); NumPy in, NumPy out. With ``backend="auto"``, CuPy or
+CUDA PyTorch input trains on its own GPU. Fitted estimators pickle (the network is stored as
+NumPy arrays plus its description; xpnet's model files never hold pickle) and
+:meth:`~MLPClassifier.save` / :func:`load` go through xpnet model files.
+
+The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
+names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
+closed: ``solver="lbfgs"`` is not offered (a full-batch quasi-Newton method is another
+program), nor ``learning_rate`` schedules other than constant, nor ``sample_weight``; Adam adds
+epsilon after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression
+loss is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
+times the number of outputs; ``partial_fit`` trains one epoch whatever ``early_stopping`` says
+(scikit-learn refuses), and early stopping with fewer than 2 validation examples watches the
+training loss, with a warning (scikit-learn refuses).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import array_api_compat
+import numpy as np
+
+try:
+    from sklearn import get_config
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+    from sklearn.model_selection import train_test_split
+    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # only this module needs scikit-learn
+    raise ImportError(f'xpnet.sklearn needs scikit-learn ({exc}): pip install "xpnet[sklearn]"'
+                      ) from None
+
+from . import optim
+from .backend import BackendError, resolve, to_numpy
+from .network import Network
+
+ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
+               "sigmoid": "sigmoid", "elu": "elu", "leaky_relu": "leaky_relu"}
+
+
+def _foreign(X: Any) -> bool:
+    """Whether ``X`` is an array of another array-API library than NumPy."""
+    return array_api_compat.is_array_api_obj(X) and not isinstance(X, np.ndarray) \
+        and not array_api_compat.is_numpy_array(X)
+
+
+def _kind(X: Any) -> tuple[str, str]:
+    """The array library and device of ``X``: ("numpy", "cpu") for anything NumPy reads."""
+    if not _foreign(X):
+        return "numpy", "cpu"
+    return array_api_compat.array_namespace(X).__name__, str(array_api_compat.device(X))
+
+
+def _like(result: Any, X: Any) -> Any:
+    """``result`` as an array of ``X``'s library on ``X``'s device (NumPy when X is NumPy)."""
+    if not _foreign(X):
+        return to_numpy(result)
+    xp = array_api_compat.array_namespace(X)
+    device = array_api_compat.device(X)
+    try:
+        if array_api_compat.array_namespace(result) is xp and \
+                array_api_compat.device(result) == device:
+            return result
+    except TypeError:
+        pass
+    return xp.asarray(to_numpy(result), device=device)
+
+
+class _Epochs:
+    """scikit-learn's stopping rule as an xpnet callback: after each epoch record the loss
+    (and the validation score), stop once neither improved by ``tol`` for ``n_iter_no_change``
+    epochs in a row, keep the best parameters when early stopping."""
+
+    def __init__(self, est: Any, validation: tuple[Any, Any] | None):
+        self.est, self.validation = est, validation
+        self.stopped = False
+
+    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool:
+        est = self.est
+        loss = logs["loss"]
+        est.n_iter_ += 1
+        est.t_ += est._n_train
+        est.loss_curve_.append(loss)
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}", file=sys.stdout)
+        if self.validation is not None:
+            score = est._score_on(*self.validation)
+            est.validation_scores_.append(score)
+            if est.verbose:
+                print(f"Validation score: {score:f}", file=sys.stdout)
+            worse = score < est.best_validation_score_ + est.tol
+            if score > est.best_validation_score_:
+                est.best_validation_score_ = score
+                est._best_params = [net.xp.asarray(p, copy=True) for p in net.parameters()]
+        else:   # (partial_fit after an early-stopping fit starts a loss record of its own)
+            if est.best_loss_ is None:
+                est.best_loss_ = math.inf
+            worse = loss > est.best_loss_ - est.tol
+            est.best_loss_ = min(est.best_loss_, loss)
+        est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
+        if est._no_improvement_count > est.n_iter_no_change:
+            if est.verbose:
+                what = "Validation score" if self.validation is not None else "Training loss"
+                print(f"{what} did not improve more than tol={est.tol:f} for "
+                      f"{est.n_iter_no_change} consecutive epochs. Stopping.", file=sys.stdout)
+            self.stopped = True
+            return True
+        return False
+
+
+class _MLP(BaseEstimator):
+    """What the classifier and the regressor share: parameters, the network, the fit loop."""
+
+    _output: str = "identity"
+
+    def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
+                 solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
+                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
+                 random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
+                 warm_start: bool = False, momentum: float = 0.9,
+                 nesterovs_momentum: bool = True, early_stopping: bool = False,
+                 validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
+                 device: Any = None, dtype: str | None = None, dropout: float = 0.0,
+                 loss: str | None = None, init: str | None = None):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate_init = learning_rate_init
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.backend = backend
+        self.device = device
+        self.dtype = dtype
+        self.dropout = dropout
+        self.loss = loss
+        self.init = init
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if np.isscalar(sizes) else list(sizes)
+        if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1
+               for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation {self.activation!r} is not supported; valid: "
+                             f"{', '.join(ACTIVATIONS)}")
+        if self.solver not in ("adam", "sgd"):
+            raise ValueError(f"solver {self.solver!r} is not supported by xpnet; use 'adam' "
+                             "or 'sgd'")
+        for name, lo, hi in (("alpha", 0.0, math.inf), ("learning_rate_init", 0.0, math.inf),
+                             ("tol", 0.0, math.inf), ("momentum", 0.0, 1.0),
+                             ("validation_fraction", 0.0, 1.0), ("beta_1", 0.0, 1.0),
+                             ("beta_2", 0.0, 1.0), ("epsilon", 0.0, math.inf),
+                             ("dropout", 0.0, 1.0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float, np.floating, np.integer)) or \
+                    isinstance(value, bool) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
+        if self.learning_rate_init <= 0 or self.epsilon <= 0:
+            raise ValueError("learning_rate_init and epsilon must be > 0")
+        for name in ("max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        bs = self.batch_size
+        if bs != "auto" and (not isinstance(bs, (int, np.integer)) or isinstance(bs, bool)
+                             or bs < 1):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {bs!r}")
+        if self.early_stopping and not 0.0 < self.validation_fraction < 1.0:
+            raise ValueError("validation_fraction must be in (0, 1) with early_stopping")
+
+    # ------------------------------------------------------------------ data
+    def _inputs(self, X: Any, reset: bool) -> Any:
+        """Checked inputs: NumPy through scikit-learn's validation, other libraries' arrays
+        as they are (2-D, finite, the fitted number of features)."""
+        if not _foreign(X):
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+        if X.ndim != 2:
+            raise ValueError(f"Expected 2D array, got an array of shape {tuple(X.shape)}")
+        if reset:
+            self.n_features_in_ = int(X.shape[1])
+        elif X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {X.shape[1]} features, but {type(self).__name__} is "
+                             f"expecting {self.n_features_in_} features as input.")
+        return X
+
+    def _backend(self, X: Any) -> Any:
+        """The backend to train on: as asked, or with "auto" the GPU library of GPU input."""
+        if self.backend == "auto" and _foreign(X):
+            try:
+                if array_api_compat.is_cupy_array(X):
+                    return resolve("cupy", array_api_compat.device(X).id)
+                if array_api_compat.is_torch_array(X) and X.device.type == "cuda":
+                    return resolve("torch", X.device)
+            except BackendError:
+                pass
+        return resolve(self.backend, self.device)
+
+    def _dtype_name(self, X: Any) -> str:
+        if self.dtype is not None:
+            return self.dtype
+        return "float32" if str(getattr(X, "dtype", "")).endswith("float32") else "float64"
+
+    # ------------------------------------------------------------------ the network
+    def _build(self, X: Any, n_outputs: int, output: str, loss: str) -> None:
+        sizes = self.hidden_layer_sizes
+        sizes = [sizes] if np.isscalar(sizes) else list(sizes)
+        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else \
+            int(np.random.RandomState(self.random_state).randint(2**31 - 1)) \
+            if self.random_state is not None else None
+        self.network_ = Network([self.n_features_in_, *map(int, sizes), n_outputs],
+                                hidden=ACTIVATIONS[self.activation], output=output,
+                                loss=self.loss or loss, init=self.init, dropout=self.dropout,
+                                backend=self._backend(X), dtype=self._dtype_name(X),
+                                seed=None if seed is None else int(seed))
+        if self.init is None:
+            self._glorot_uniform()
+        self.n_layers_ = len(sizes) + 2
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
+
+    def _glorot_uniform(self) -> None:
+        """scikit-learn's initialisation: W and b of every layer from U(-r, r),
+        ``r = sqrt(6 / (fan_in + fan_out))`` (2 instead of 6 when the hidden activation is
+        logistic), drawn from the network's seeded generator."""
+        net = self.network_
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        params = []
+        for d in net.dense_layers:
+            r = math.sqrt(factor / (d.fan_in + d.fan_out))
+            params += [net.rng.host.uniform(-r, r, (d.fan_in, d.fan_out)),
+                       net.rng.host.uniform(-r, r, d.fan_out)]
+        net.set_parameters(params)
+
+    def _optimizer(self) -> optim.Optimizer:
+        if self.solver == "adam":
+            return optim.Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
+                              eps=self.epsilon)
+        nesterov = bool(self.nesterovs_momentum) and self.momentum > 0
+        return optim.SGD(self.learning_rate_init, momentum=self.momentum, nesterov=nesterov)
+
+    def _fit(self, X: Any, Y: Any, *, incremental: bool, stratify: Any = None) -> Any:
+        """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows); one epoch when
+        ``incremental`` (partial_fit), else up to ``max_iter`` with the stopping rule."""
+        net = self.network_
+        n = X.shape[0]
+        validation = None
+        if self.early_stopping and not incremental:
+            split = self._split(X, Y, stratify)
+            if split is None:   # scikit-learn refuses; here the training loss decides instead
+                warnings.warn(f"The validation set of {self.validation_fraction} of "
+                              f"{X.shape[0]} examples would hold fewer than 2; early stopping "
+                              "watches the training loss instead. Increase "
+                              "'validation_fraction' or the size of your dataset.", stacklevel=3)
+            else:
+                X, X_val, Y, y_val = split
+                validation = (X_val, y_val)
+                n = X.shape[0]
+        bs = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
+        if bs > n:
+            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
+                          "to be clipped", stacklevel=3)
+            bs = n
+        self._n_train = n
+        self._fit_kind = _kind(X)
+        if not incremental or not hasattr(self, "_optim"):
+            self._optim = self._optimizer()
+        if not incremental or not hasattr(self, "loss_curve_"):
+            self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
+            self._no_improvement_count = 0
+            if validation is not None:
+                self.validation_scores_, self.best_validation_score_ = [], -math.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = math.inf
+        # scikit-learn's penalty is alpha/(2 batch) ||W||^2 per batch; xpnet's lambda/(2n)
+        net.l2 = float(self.alpha) * n / bs
+        stopper = _Epochs(self, validation)
+        net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
+                optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
+                callbacks=[stopper])
+        if validation is not None and getattr(self, "_best_params", None) is not None:
+            net.set_parameters(self._best_params)
+            self._best_params = None
+        if not incremental and not stopper.stopped and self.n_iter_ >= self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
+                          "and the optimization hasn't converged yet.", ConvergenceWarning,
+                          stacklevel=3)
+        return self
+
+    def _split(self, X: Any, Y: Any, stratify: Any) -> tuple[Any, Any, Any, Any] | None:
+        """Training and validation parts as scikit-learn draws them (stratified for
+        classifiers where every class can be), or None when validation would get < 2."""
+        idx = np.arange(X.shape[0])
+        try:
+            tr, va = train_test_split(idx, test_size=self.validation_fraction,
+                                      random_state=self.random_state, stratify=stratify)
+        except ValueError:   # too few examples of a class to stratify: split plainly
+            tr, va = train_test_split(idx, test_size=self.validation_fraction,
+                                      random_state=self.random_state)
+        if len(tr) == 0 or len(va) < 2:
+            return None
+        take = (lambda A, i: A[i]) if not _foreign(X) else \
+            (lambda A, i: array_api_compat.array_namespace(A).take(
+                A, array_api_compat.array_namespace(A).asarray(i, device=A.device), axis=0))
+        return take(X, tr), take(X, va), take(Y, tr), self._validation_targets(Y, va)
+
+    def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
+        return to_numpy(Y)[idx]
+
+    def _outputs(self, X: Any, method: str) -> Any:
+        check_is_fitted(self)
+        if get_config()["array_api_dispatch"] and _kind(X) != self._fit_kind:
+            # scikit-learn's array API convention: a method takes the namespace fit took
+            raise ValueError(
+                f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace "
+                f"and the same device as those passed to fit(). Array namespaces and devices "
+                f"used during fit {self._fit_kind} and {method} {_kind(X)} differ.")
+        X = self._inputs(X, reset=False)
+        net = self.network_
+        return X, net.forward(X)
+
+    # ------------------------------------------------------------------ fitted attributes
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        check_is_fitted(self, "network_")
+        return [to_numpy(d.W) for d in self.network_.dense_layers]
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        check_is_fitted(self, "network_")
+        return [to_numpy(d.b) for d in self.network_.dense_layers]
+
+    # ------------------------------------------------------------------ pickling and files
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        net = state.pop("network_", None)
+        if net is not None:   # backends hold modules: keep NumPy arrays and the description
+            state["_network_state"] = {
+                "config": net.config(), "params": [to_numpy(p) for p in net.parameters()],
+                "backend": net.backend.name, "device": net.backend.device_name,
+                "dtype": net.dtype_name}
+        opt = state.pop("_optim", None)
+        if opt is not None:
+            keys, arrays = opt.state_arrays()
+            state["_optim_state"] = {"config": opt.config(), "t": opt.t, "keys": keys,
+                                     "arrays": {k: to_numpy(a) for k, a in arrays.items()}}
+        state.pop("_best_params", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        saved = state.pop("_network_state", None)
+        saved_opt = state.pop("_optim_state", None)
+        self.__dict__.update(state)
+        if saved is None:
+            return
+        try:
+            backend = resolve(saved["backend"], None if saved["device"] == "cpu"
+                              else saved["device"])
+        except BackendError as exc:
+            warnings.warn(f"{saved['backend']} is not available here ({exc}); the network is "
+                          "restored on NumPy", stacklevel=2)
+            backend = resolve("numpy")
+        net = Network.from_config(saved["config"], backend=backend, dtype=saved["dtype"])
+        net.set_parameters(saved["params"])
+        self.network_ = net
+        if saved_opt is not None:
+            opt = optim.from_config(saved_opt["config"])
+            opt.load_state({"t": saved_opt["t"], "keys": saved_opt["keys"]},
+                           saved_opt["arrays"], backend, net.dtype)
+            self._optim = opt
+
+    def save(self, path: str | Path) -> Path:
+        """The fitted network, with the estimator's parameters and classes, as an xpnet model
+        file (``.npz`` or ``.safetensors``); :func:`load` reads it back."""
+        from .io import save
+
+        check_is_fitted(self)
+        net = self.network_
+        net.class_names = self._class_names()
+        return save(net, path, estimator=self._file_record())
+
+    def _class_names(self) -> list[str] | None:
+        return None
+
+    def _file_record(self) -> dict[str, Any]:
+        params = {k: list(v) if isinstance(v, tuple) else v
+                  for k, v in self.get_params().items()
+                  if isinstance(v, (str, int, float, bool, type(None), tuple))}
+        return {"kind": type(self).__name__, "params": params,
+                "n_features_in": int(self.n_features_in_), "loss_curve": list(self.loss_curve_),
+                "n_iter": int(self.n_iter_)}
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        tags.array_api_support = True
+        return tags
+
+
+class MLPClassifier(ClassifierMixin, _MLP):
+    """A multi-layer perceptron classifier trained by xpnet, with scikit-learn's interface.
+
+    Binary problems get one sigmoid output and binary cross-entropy; more classes a softmax
+    output and cross-entropy (BP1 fuses both to ``(A - Y)/M``). ``classes_`` holds the labels in
+    sorted order, of any type NumPy can sort (strings, integers, objects)."""
+
+    def fit(self, X: Any, y: Any) -> MLPClassifier:
+        """Fit to data ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
+        self._check_params()
+        first = not self.warm_start or not hasattr(self, "network_")
+        X, y_host = self._data(X, y, reset=first)
+        if first:
+            self.classes_ = unique_labels(y_host)
+            self._build_for_classes(X)
+        Y = self._encode(y_host, X)
+        return self._fit(X, Y, incremental=False, stratify=y_host if self.early_stopping
+                         else None)
+
+    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
+        """One epoch over (X, y); the first call needs ``classes``, every label there is."""
+        self._check_params()
+        first = not hasattr(self, "network_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit.")
+        X, y_host = self._data(X, y, reset=first)
+        if first:
+            self.classes_ = unique_labels(to_numpy(classes))
+            self._build_for_classes(X)
+        elif classes is not None and not np.array_equal(unique_labels(to_numpy(classes)),
+                                                        self.classes_):
+            raise ValueError(f"`classes={classes!r}` is not the same as on the first call to "
+                             f"partial_fit: {self.classes_!r}")
+        if not np.isin(y_host, self.classes_).all():
+            unknown = sorted(set(np.unique(y_host)) - set(self.classes_))
+            raise ValueError(f"y has labels {unknown} that are not in classes {self.classes_}")
+        return self._fit(X, self._encode(y_host, X), incremental=True)
+
+    def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, np.ndarray]:
+        if _foreign(X):
+            X = self._inputs(X, reset=reset)
+            y_host = to_numpy(y)
+        else:
+            X, y_host = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
+        y_host = np.asarray(y_host)
+        if y_host.ndim == 2 and y_host.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                          "change the shape of y to (n_samples, ), for example using ravel().",
+                          DataConversionWarning, stacklevel=3)
+            y_host = y_host.ravel()
+        if y_host.ndim != 1:
+            raise ValueError(f"y must be 1-D labels, got shape {y_host.shape}; multi-label "
+                             "targets are not supported")
+        check_classification_targets(y_host)
+        return X, y_host
+
+    def _build_for_classes(self, X: Any) -> None:
+        k = len(self.classes_)
+        if k < 2:
+            raise ValueError(f"The number of classes has to be greater than one; got {k} class")
+        if k == 2:
+            self._build(X, 1, "sigmoid", "binary_cross_entropy")
+        else:
+            self._build(X, k, "softmax", "cross_entropy")
+
+    def _encode(self, y_host: np.ndarray, X: Any) -> Any:
+        """Class indices (n,) as int64 (one sigmoid output: 0/1 as the target column)."""
+        idx = np.searchsorted(self.classes_, y_host).astype(np.int64)
+        if len(self.classes_) == 2:
+            return idx.astype(np.float64)
+        return idx
+
+    def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
+        return self.classes_[to_numpy(Y).astype(np.int64)[idx]]
+
+    def _score_on(self, X: Any, y: Any) -> float:
+        return float(np.mean(to_numpy(self.predict(X)) == y))
+
+    def _proba_columns(self, X: Any, method: str) -> tuple[Any, Any]:
+        X, A = self._outputs(X, method)
+        xp = self.network_.xp
+        if A.shape[1] == 1:
+            A = xp.concat([1.0 - A, A], axis=1)
+        return X, A
+
+    def predict_proba(self, X: Any) -> Any:
+        """Probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
+        X_in = X
+        return _like(self._proba_columns(X, "predict_proba")[1], X_in)
+
+    def predict_log_proba(self, X: Any) -> Any:
+        """``log(predict_proba(X))``."""
+        X_in = X
+        A = self._proba_columns(X, "predict_log_proba")[1]
+        xp = self.network_.xp
+        tiny = float(np.finfo(np.float64 if A.dtype == xp.float64 else np.float32).tiny)
+        return _like(xp.log(xp.clip(A, tiny, None)), X_in)
+
+    def predict(self, X: Any) -> Any:
+        """The most probable class of each row, from ``classes_``."""
+        X_in = X
+        A = self._outputs(X, "predict")[1]
+        labels = self.classes_[to_numpy(self.network_._classes(A))]
+        if _foreign(X_in) and labels.dtype.kind in "iufb":
+            return _like(labels, X_in)   # labels a device can hold go back to it
+        return labels
+
+    def _class_names(self) -> list[str] | None:
+        return [str(c) for c in self.classes_]
+
+    def _file_record(self) -> dict[str, Any]:
+        record = super()._file_record()
+        record["classes"] = self.classes_.tolist()
+        return record
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = False
+        return tags
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """A multi-layer perceptron regressor trained by xpnet, with scikit-learn's interface:
+    identity output, squared error ``(1/2n) sum ||y - p||^2``; ``y`` may have several
+    columns (multi-output regression)."""
+
+    def fit(self, X: Any, y: Any) -> MLPRegressor:
+        """Fit to data ``X`` (n_samples, n_features) and targets ``y`` ((n,) or (n, k))."""
+        self._check_params()
+        first = not self.warm_start or not hasattr(self, "network_")
+        X, Y = self._data(X, y, reset=first)
+        if first:
+            self._build(X, Y.shape[1], "identity", "mse")
+        return self._fit(X, Y, incremental=False)
+
+    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
+        """One epoch over (X, y)."""
+        self._check_params()
+        first = not hasattr(self, "network_")
+        X, Y = self._data(X, y, reset=first)
+        if first:
+            self._build(X, Y.shape[1], "identity", "mse")
+        return self._fit(X, Y, incremental=True)
+
+    def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, Any]:
+        if _foreign(X):
+            X = self._inputs(X, reset=reset)
+            Y = y
+        else:
+            X, Y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
+                                 multi_output=True, y_numeric=True)
+        if Y.ndim == 1:
+            self._y_1d = True
+            Y = Y.reshape(-1, 1) if not _foreign(Y) else array_api_compat.array_namespace(
+                Y).reshape(Y, (-1, 1))
+        else:
+            self._y_1d = False
+        if not reset and Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs, the network {self.n_outputs_}")
+        return X, Y
+
+    def _score_on(self, X: Any, y: Any) -> float:
+        from sklearn.metrics import r2_score
+
+        return float(r2_score(y, to_numpy(self.predict(X))))
+
+    def predict(self, X: Any) -> Any:
+        """Predicted targets, (n_samples,) for one output, else (n_samples, n_outputs)."""
+        X_in = X
+        A = self._outputs(X, "predict")[1]
+        if A.shape[1] == 1 and getattr(self, "_y_1d", True):
+            A = self.network_.xp.reshape(A, (-1,))
+        return _like(A, X_in)
+
+    def _file_record(self) -> dict[str, Any]:
+        record = super()._file_record()
+        record["y_1d"] = bool(getattr(self, "_y_1d", True))
+        return record
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def load(path: str | Path, backend: str = "auto", device: Any = None) -> _MLP:
+    """An estimator saved with :meth:`MLPClassifier.save` or :meth:`MLPRegressor.save`."""
+    from .errors import ModelFileError
+    from .io import load_with_header
+
+    net, header = load_with_header(path, backend=backend, device=device)
+    record = header.get("estimator")
+    if not isinstance(record, dict) or record.get("kind") not in ("MLPClassifier",
+                                                                   "MLPRegressor"):
+        raise ModelFileError(f"{path}: an xpnet model, not a saved scikit-learn estimator")
+    cls = MLPClassifier if record["kind"] == "MLPClassifier" else MLPRegressor
+    known = cls().get_params()
+    est = cls(**{k: tuple(v) if isinstance(v, list) else v
+                 for k, v in record["params"].items() if k in known})
+    est.network_ = net
+    est.n_features_in_ = int(record["n_features_in"])
+    est.loss_curve_, est.n_iter_ = list(record["loss_curve"]), int(record["n_iter"])
+    est.n_layers_ = len(net.dense_layers) + 1
+    est.n_outputs_ = net.n_outputs
+    est.out_activation_ = {"sigmoid": "logistic"}.get(net.output_activation,
+                                                       net.output_activation)
+    est._fit_kind = ("numpy", "cpu")
+    if cls is MLPClassifier:
+        est.classes_ = np.array(record["classes"])
+    else:
+        est._y_1d = bool(record.get("y_1d", True))
+    return est
