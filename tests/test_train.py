@@ -180,3 +180,24 @@ def test_cross_validation_on_blobs(backend):
     cv = xpnet.cross_validate(lambda: net_for(backend), X, y, k=3, epochs=10, batch_size=16,
                               optimizer=xpnet.SGD(0.05, momentum=0.9), progress=False)
     assert len(cv["fold_accuracy"]) == 3 and cv["mean"] > 0.9 and math.isfinite(cv["std"])
+
+
+def test_callback_interface(backend):
+    """A Callback subclass sees every epoch's logs, stops the run by returning True, and its
+    on_train_end runs once with the history."""
+    seen, ended = [], []
+
+    class Recorder(xpnet.Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            seen.append((epoch, sorted(logs)))
+            return epoch == 3
+
+        def on_train_end(self, net, history):
+            ended.append(list(history.epoch))
+
+    X, y = blobs(64)
+    h = net_for(backend).fit(X, y, epochs=10, batch_size=16, validation_split=0.25,
+                             callbacks=[Recorder(), xpnet.Callback()], progress=False)
+    assert [e for e, _ in seen] == [1, 2, 3] and h.stopped_early and ended == [[1, 2, 3]]
+    assert seen[0][1] == ["accuracy", "epoch", "learning_rate", "loss", "seconds", "val_accuracy",
+                          "val_loss"]

@@ -16,7 +16,7 @@ from . import (  # noqa: E402
     schedules,
 )
 from .backend import Backend, BackendError, resolve  # noqa: E402
-from .callbacks import EarlyStopping, History  # noqa: E402
+from .callbacks import Callback, EarlyStopping, History  # noqa: E402
 from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .io import load, save  # noqa: E402
@@ -27,7 +27,7 @@ from .preprocess import Scaler  # noqa: E402
 from .train import cross_validate, evaluate, fit  # noqa: E402
 
 __all__ = [
-    "Adam", "Backend", "BackendError", "DataError", "Dense", "Dropout", "EarlyStopping",
+    "Adam", "Backend", "BackendError", "Callback", "DataError", "Dense", "Dropout", "EarlyStopping",
     "History", "ModelFileError", "Network", "SGD", "Scaler", "TrainingDiverged", "activations",
     "backend", "comm", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
     "losses", "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",

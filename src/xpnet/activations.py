@@ -58,6 +58,8 @@ class Activation:
         """dC/dZ from dC/dA: ``dA * f'(Z)`` (BP1 and BP2's Hadamard product)."""
         if self.vjp is not None:
             return self.vjp(xp, Z, A, dA)
+        if self.df is None:
+            raise TypeError(f"{self.name} has neither a derivative nor a product with one")
         return dA * self.df(xp, Z, A)
 
     def config(self) -> dict[str, Any]:

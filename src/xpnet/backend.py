@@ -217,8 +217,8 @@ class Generator:
         self._device_rng = None
 
     # The host generator's state is plain JSON, which is what checkpoints store.
-    def get_state(self) -> dict:
-        return self.host.bit_generator.state
+    def get_state(self) -> dict[str, Any]:
+        return dict(self.host.bit_generator.state)
 
     def set_state(self, state: dict) -> None:
         self.host.bit_generator.state = state

@@ -28,7 +28,7 @@ SIZES = (784, 512, 512, 10)
 BATCHES = (32, 128, 512, 2048)
 
 
-def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, ...], ...]]:
+def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, int, int], str]]:
     """For every GEMM a training step cannot avoid: (name, (m, k, n), transposed operand), with
     the operands laid out as the step lays them out (``A^T @ D`` reads ``A`` transposed)."""
     out = []

@@ -1,6 +1,6 @@
-"""What a fit reports and how it reacts, epoch by epoch: the :class:`History` of per-epoch
-figures, the :class:`EarlyStopping` callback, and the progress display (a tqdm bar on a
-terminal, one plain line per epoch otherwise, or nothing)."""
+"""What a fit reports and how it reacts, epoch by epoch: the :class:`Callback` interface, the
+:class:`History` of per-epoch figures, the :class:`EarlyStopping` callback, and the progress
+display (a tqdm bar on a terminal, one plain line per epoch otherwise, or nothing)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,24 @@ if TYPE_CHECKING:
     from .network import Network
 
 Array = Any
+
+
+class Callback:
+    """What :func:`xpnet.train.fit` calls, in the shape Keras made familiar. Subclass it and
+    override what you need (any object with these methods works too):
+
+    * ``on_epoch_end(net, epoch, logs)``: after each epoch, ``epoch`` counting from 1 and
+      ``logs`` holding ``epoch``, ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``
+      (NaN where not measured), ``learning_rate`` and ``seconds``. Return True to stop
+      training after this epoch (every callback still sees it).
+    * ``on_train_end(net, history)``: once, after the last epoch, an early stop or Ctrl-C.
+    """
+
+    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool | None:
+        return False
+
+    def on_train_end(self, net: Network, history: History) -> None:
+        return None
 
 
 @dataclass
@@ -41,7 +59,7 @@ class History:
         return cls(**d)
 
 
-class EarlyStopping:
+class EarlyStopping(Callback):
     """Stop when ``monitor`` (``val_loss``, ``val_accuracy``, ``loss``, ``accuracy``) has not
     improved by ``min_delta`` for ``patience`` epochs; optionally restore the best weights."""
 

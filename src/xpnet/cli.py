@@ -335,12 +335,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                    backend=net.backend.describe(), optimizer=optimizer.config())
     X_test_scaled = scaler.transform(X_test, dtype) if X_test is not None else None
     if X_test is not None and regression:
+        assert y_test is not None
         scores = regression_scores(y_test, to_numpy(net.forward(X_test_scaled))[:, 0])
         metrics.update({f"test_{k}": v for k, v in scores.items()})
         _say(args, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
              f"R^2 {scores['r2']:.4f} on {len(y_test)} examples after {len(history.epoch)} "
              f"epochs in {seconds:.1f}s")
     elif X_test is not None:
+        assert y_test is not None
         pred = to_numpy(net.predict(X_test_scaled))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
@@ -394,6 +396,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     args.task = "regression" if regression else "classification"   # the model's own task
     ds = _load_dataset(args)
     X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X_train, ds.y_train)
+    assert y is not None
     X = _prepare(net, X, args.model)
     if regression:
         if net.n_outputs != 1:

@@ -62,7 +62,8 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as fh:
-        np.savez(fh, **arrays)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]  # (numpy's stub: an array named
+        # "allow_pickle" would collide; ours are named p0.., opt.*, header)
     return path
 
 

@@ -103,6 +103,8 @@ class Dropout:
     the identity. The same mask multiplies the gradient on the way back.
     """
 
+    rate: float
+
     def __init__(self, rate: float):
         if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
             raise TypeError(f"dropout rate must be a number in [0, 1), not {rate!r}")

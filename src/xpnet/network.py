@@ -196,12 +196,13 @@ class Network:
         A = X
         for i, layer in enumerate(layers):
             if i == last:  # the output layer is always Dense
-                A, bp = layer.forward(xp, A, training, self.rng, activate=not fused)
+                A, bp = dense[-1].forward(xp, A, training, self.rng, activate=not fused)
             else:
                 A, bp = layer.forward(xp, A, training, self.rng)
             backprops.append(bp)
         # BP1, the output error D (only when gradients are wanted), with the cost C
         if fused:
+            assert loss.from_logits is not None
             C, D = loss.from_logits(xp, A, Y, grads)
         else:
             C = loss.value(xp, A, Y)
@@ -211,6 +212,7 @@ class Network:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
         if not grads:
             return C, None, A
+        assert D is not None
         if scale != 1.0:
             D = D * scale   # a (batch x outputs) array: the cheapest place to scale
         # BP2-BP4 layer by layer, down to the first Dense layer (whose input gradient nobody
@@ -256,7 +258,9 @@ class Network:
         device of its parameter: the gradient of :meth:`cost` (with ``training=True``, of the
         cost with dropout active, as a training step sees it)."""
         X, Y = self._batch(X, Y)
-        return self._objective(X, Y, training=training, n=n, grads=True)[1]
+        grads = self._objective(X, Y, training=training, n=n, grads=True)[1]
+        assert grads is not None
+        return grads
 
     @on_its_device
     def train_step(self, X: Any, Y: Any, optimizer: Any, n: int | None = None) -> Array:
@@ -278,6 +282,7 @@ class Network:
         :func:`xpnet.comm.averaging`)."""
         C, grads, out = self._objective(X, Y, training=True, n=n, grads=True,
                                         scale=optimizer.gradient_scale * share)
+        assert grads is not None
         dense = self.dense_layers
         flat = [g for pair in grads for g in pair]
         if reduce is not None:
@@ -332,7 +337,10 @@ class Network:
         self, backend: str | Backend | None = None, device: Any = None, dtype: str | None = None
     ) -> Network:
         """A copy of this network on another backend, device or dtype (parameters copied)."""
-        target = self.backend if backend is None and device is None else backend
+        if backend is None:   # the same library, on this or another device
+            target: str | Backend = self.backend if device is None else self.backend.name
+        else:
+            target = backend
         net = Network.from_config(self.config(), backend=target, device=device,
                                   dtype=dtype or self.dtype_name)
         net.set_parameters([to_numpy(p) for p in self.parameters()])
@@ -375,19 +383,21 @@ def _make_layers(
         raise TypeError("layers must be a non-empty list of sizes or of layer objects")
     if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in spec):
         activations.get(hidden)  # a typo fails even where no hidden layer uses the name
-        if len(spec) < 2:
+        sizes = [int(s) for s in spec]   # type: ignore[arg-type]
+        if len(sizes) < 2:
             raise ValueError("a list of sizes needs at least an input and an output size")
         layers: list[Layer] = []
-        for i, (a, b) in enumerate(zip(spec[:-1], spec[1:])):
-            is_output = i == len(spec) - 2
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            is_output = i == len(sizes) - 2
             layers.append(Dense(a, b, output if is_output else hidden, init, bias_init))
             if dropout and not is_output:
                 layers.append(Dropout(dropout))
         return layers
+    layers = []
     for layer in spec:
         if not isinstance(layer, (Dense, Dropout)):
             raise TypeError(f"layers must be all sizes or all layer objects; got {layer!r}")
-    layers = list(spec)
+        layers.append(layer)
     if not isinstance(layers[-1], Dense):
         raise ValueError("the last layer must be Dense (it defines the outputs)")
     prev = None

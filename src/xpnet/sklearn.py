@@ -56,6 +56,7 @@ except ImportError as exc:  # only this module needs scikit-learn
 
 from . import optim
 from .backend import BackendError, resolve, to_numpy
+from .callbacks import Callback
 from .network import Network
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -90,7 +91,7 @@ def _like(result: Any, X: Any) -> Any:
     return xp.asarray(to_numpy(result), device=device)
 
 
-class _Epochs:
+class _Epochs(Callback):
     """scikit-learn's stopping rule as an xpnet callback: after each epoch record the loss
     (and the validation score), stop once neither improved by ``tol`` for ``n_iter_no_change``
     epochs in a row, keep the best parameters when early stopping."""
@@ -306,10 +307,12 @@ class _MLP(BaseEstimator):
         if not incremental or not hasattr(self, "_optim"):
             self._optim = self._optimizer()
         if not incremental or not hasattr(self, "loss_curve_"):
-            self.loss_curve_, self.n_iter_, self.t_ = [], 0, 0
+            self.loss_curve_: list[float] = []
+            self.n_iter_, self.t_ = 0, 0
             self._no_improvement_count = 0
             if validation is not None:
-                self.validation_scores_, self.best_validation_score_ = [], -math.inf
+                self.validation_scores_: list[float] = []
+                self.best_validation_score_ = -math.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = math.inf
@@ -319,8 +322,9 @@ class _MLP(BaseEstimator):
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
                 callbacks=[stopper])
-        if validation is not None and getattr(self, "_best_params", None) is not None:
-            net.set_parameters(self._best_params)
+        best: list[Any] | None = getattr(self, "_best_params", None)
+        if validation is not None and best is not None:
+            net.set_parameters(best)
             self._best_params = None
         if not incremental and not stopper.stopped and self.n_iter_ >= self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
@@ -433,7 +437,6 @@ class _MLP(BaseEstimator):
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_state is None
         tags.array_api_support = True
         return tags
 
@@ -635,8 +638,9 @@ def load(path: str | Path, backend: str = "auto", device: Any = None) -> _MLP:
         raise ModelFileError(f"{path}: an xpnet model, not a saved scikit-learn estimator")
     cls = MLPClassifier if record["kind"] == "MLPClassifier" else MLPRegressor
     known = cls().get_params()
-    est = cls(**{k: tuple(v) if isinstance(v, list) else v
-                 for k, v in record["params"].items() if k in known})
+    params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in record["params"].items() if k in known}
+    est = cls(**params)
     est.network_ = net
     est.n_features_in_ = int(record["n_features_in"])
     est.loss_curve_, est.n_iter_ = list(record["loss_curve"]), int(record["n_iter"])

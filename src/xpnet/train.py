@@ -10,9 +10,12 @@ stops at the step that diverged).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -24,6 +27,7 @@ from .backend import to_numpy
 from .callbacks import History, _Progress
 from .errors import ModelFileError, TrainingDiverged, positive_int
 from .network import Network, on_its_device
+from .step import TrainingStep, batch_bounds, batches
 
 Array = Any
 
@@ -86,8 +90,9 @@ def fit(
     ``optimizer`` is an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, with
     ``learning_rate``); ``schedule`` scales the learning rate per epoch (``step``,
     ``exponential``, ``cosine`` or a Schedule). ``validation_split`` holds out the last fraction
-    of (X, y) (taken before shuffling, so it is the same on resume). Callbacks have
-    ``on_epoch_end(net, epoch, logs) -> stop?`` and optionally ``on_train_end(net, history)``.
+    of (X, y) (taken before shuffling, so it is the same on resume). ``callbacks`` follow
+    :class:`xpnet.callbacks.Callback`: ``on_epoch_end(net, epoch, logs)`` returns True to stop,
+    ``on_train_end(net, history)`` runs once at the end.
 
     With ``checkpoint`` set, the full training state is written atomically every
     ``checkpoint_every`` epochs; ``resume`` continues from such a file exactly where it stopped
@@ -102,41 +107,105 @@ def fit(
     ``notes`` (plain JSON values) are stored in checkpoints beside the fit's own settings,
     for the caller to read back on resume (the command line records its dataset there).
     """
-    from .io import load_with_state
-
-    epochs = positive_int("epochs", epochs)
-    batch_size = positive_int("batch_size", batch_size)
-    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
-    if not 0.0 <= validation_split < 1.0:
-        raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
-    stream = stream if stream is not None else sys.stderr
-    xp, rng = net.xp, net.rng
+    epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     comm = comm_module.get(comm)
     if batch_size < comm.size:
         raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
     # Two random streams: the order of the examples (one stream shared by every rank) and the
     # network's own (dropout masks: a different stream on each rank).
-    shuffler = net.backend.generator(comm_module.shared_seed(comm, int(rng.host.integers(2**52))))
+    shuffler = net.backend.generator(
+        comm_module.shared_seed(comm, int(net.rng.host.integers(2**52))))
+    X, Y, validation = _held_out(net, X, y, validation_data, validation_split)
+    run = _Run.start(net, optimizer, learning_rate, schedule, epochs, resume, shuffler)
+    _same_start_on_every_rank(net, comm)
+    n, xp = X.shape[0], net.xp
+    reduce = comm_module.averaging(comm, net.backend) if comm.size > 1 else None
+    step = TrainingStep(net, run.optimizer, X, Y, reduce, _classifier(net))
+    figures = _EpochFigures(net, comm, run.history, n, batch_size)
+    shown = _Progress(progress and comm.is_root, stream or sys.stderr, epochs, len(figures.sizes))
+    saver = _Checkpoints(net, checkpoint, positive_int("checkpoint_every", checkpoint_every),
+                         {**(notes or {}), "epochs": epochs, "batch_size": batch_size},
+                         shuffler) if checkpoint is not None and comm.is_root else None
 
+    with _stopping_cleanly(comm, run.history, shown, checkpoint):
+        for epoch in range(run.first_epoch, epochs):
+            run.optimizer.learning_rate = run.base_lr * run.schedule.factor(epoch)
+            t0 = time.perf_counter()
+            shown.start(epoch)
+            order = shuffler.permutation(n) if shuffle else xp.arange(n, device=net.backend.device)
+            for i, (idx, share) in enumerate(batches(order, n, batch_size, comm.rank, comm.size)):
+                figures.add(epoch, i, *step(idx, share))
+                shown.step()
+            logs = figures.epoch_logs(epoch, run.optimizer.learning_rate)
+            if validation is not None:
+                logs.update(validation.figures(n))
+            logs["seconds"] = time.perf_counter() - t0
+            run.history.append(logs)
+            shown.end(logs)
+            stop = any([bool(cb.on_epoch_end(net, epoch + 1, logs)) for cb in callbacks])
+            if saver is not None:
+                saver.after_epoch(epoch + 1, stop or epoch + 1 == epochs, run)
+            if stop:
+                run.history.stopped_early = True
+                shown.message(f"early stop after epoch {epoch + 1}")
+                break
+    for cb in callbacks:
+        if hasattr(cb, "on_train_end"):
+            cb.on_train_end(net, run.history)
+    return run.history
+
+
+# --------------------------------------------------------------------- the fit's collaborators
+class _Validation:
+    """The held-out data, and its cost and accuracy after each epoch (in inference mode)."""
+
+    def __init__(self, net: Network, X: Array, Y: Array):
+        self.net, self.X, self.Y = net, X, Y
+
+    def figures(self, n: int) -> dict[str, float]:
+        v = _evaluate(self.net, self.X, self.Y, 4096, n)
+        return {"val_loss": v["loss"], "val_accuracy": v["accuracy"]}
+
+
+def _held_out(net: Network, X: Any, y: Any, validation_data: tuple[Any, Any] | None,
+              validation_split: float) -> tuple[Array, Array, _Validation | None]:
+    """The training data on the device, and the validation data: ``validation_data``, or the
+    last ``validation_split`` of (X, y), or none."""
+    if not 0.0 <= validation_split < 1.0:
+        raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     X, Y = net._batch(X, y)
+    if validation_data is not None:
+        return X, Y, _Validation(net, *net._batch(*validation_data))
+    if validation_split == 0.0:
+        return X, Y, None
     n_all = X.shape[0]
-    if validation_data is None and validation_split > 0.0:
-        n_val = int(round(validation_split * n_all))
-        if not 0 < n_val < n_all:
-            raise ValueError(f"validation_split {validation_split} leaves no data on one side")
-        Xv, Yv = X[n_all - n_val:, :], Y[n_all - n_val:, :]
-        X, Y = X[:n_all - n_val, :], Y[:n_all - n_val, :]
-    elif validation_data is not None:
-        Xv, Yv = net._batch(*validation_data)
-    else:
-        Xv = Yv = None
-    n = X.shape[0]
+    n_val = int(round(validation_split * n_all))
+    if not 0 < n_val < n_all:
+        raise ValueError(f"validation_split {validation_split} leaves no data on one side")
+    held = _Validation(net, X[n_all - n_val:, :], Y[n_all - n_val:, :])
+    return X[:n_all - n_val, :], Y[:n_all - n_val, :], held
 
-    opt = optim.get(optimizer, learning_rate)
-    sched = schedules.get(schedule, epochs=epochs)
-    base_lr = opt.learning_rate
-    history, start = History(), 0
-    if resume is not None:
+
+@dataclass
+class _Run:
+    """What a fit carries from epoch to epoch and a checkpoint preserves: the optimizer and its
+    state, the schedule and base learning rate, the history, and the first epoch to run."""
+
+    optimizer: optim.Optimizer
+    schedule: schedules.Schedule
+    base_lr: float
+    history: History
+    first_epoch: int = 0
+
+    @classmethod
+    def start(cls, net: Network, optimizer: Any, learning_rate: float | None, schedule: Any,
+              epochs: int, resume: str | Path | None, shuffler: Any) -> _Run:
+        """A new run, or the one a checkpoint saved (weights, optimizer state, generators)."""
+        opt = optim.get(optimizer, learning_rate)
+        if resume is None:
+            return cls(opt, schedules.get(schedule, epochs=epochs), opt.learning_rate, History())
+        from .io import load_with_state
+
         saved, state, arrays = load_with_state(resume, backend=net.backend,
                                                dtype=net.dtype_name)
         if state is None:
@@ -146,88 +215,95 @@ def fit(
         net.set_parameters(saved.parameters())
         opt = optim.from_config(state["optimizer"])
         opt.load_state(state["optimizer_state"], arrays, net.backend, net.dtype)
-        rng.set_state(state["rng"])
+        net.rng.set_state(state["rng"])
         if state.get("shuffle_rng"):
             shuffler.set_state(state["shuffle_rng"])
-        sched = schedules.get(state["schedule"])
-        base_lr = state["base_learning_rate"]
         history = History.from_dict(state["history"])
         history.stopped_early = history.interrupted = False
-        start = state["epochs_done"]
-    if comm.size > 1:   # everyone starts from rank 0's parameters, with its own dropout masks
-        rng.reseed((comm_module.shared_seed(comm, int(rng.host.integers(2**52))), comm.rank))
-        params = net.parameters()
-        net.set_parameters(comm_module.unpack(
-            xp, comm.broadcast(net.backend, comm_module.pack(xp, params)), params))
+        return cls(opt, schedules.get(state["schedule"]), state["base_learning_rate"], history,
+                   state["epochs_done"])
 
-    steps = math.ceil(n / batch_size)
-    shown = _Progress(progress and comm.is_root, stream, epochs, steps)
-    writes = checkpoint is not None and comm.is_root
-    check_each_step = not net.backend.reads_are_costly  # a host scalar costs nothing to read
-    reduce = comm_module.averaging(comm, net.backend) if comm.size > 1 else None
-    classifier, logits = _classifier(net), net.fused
-    stop = False
+
+def _same_start_on_every_rank(net: Network, comm: Any) -> None:
+    """Data parallelism starts every rank from rank 0's parameters, each rank with its own
+    dropout masks."""
+    if comm.size == 1:
+        return
+    xp, rng = net.xp, net.rng
+    rng.reseed((comm_module.shared_seed(comm, int(rng.host.integers(2**52))), comm.rank))
+    params = net.parameters()
+    net.set_parameters(comm_module.unpack(
+        xp, comm.broadcast(net.backend, comm_module.pack(xp, params)), params))
+
+
+class _EpochFigures:
+    """The epoch's cost (the batch costs weighted by batch size) and running accuracy, kept on
+    the device and read once per epoch; and the divergence guard: a NaN or infinite cost ends
+    training naming the step where it appeared, checked after every step where reading a
+    value is free (the CPU), else once per epoch, which then finds the step."""
+
+    def __init__(self, net: Network, comm: Any, history: History, n: int, batch_size: int):
+        self.net, self.comm, self.history, self.n = net, comm, history, n
+        self.sizes = [e - s for s, e in batch_bounds(n, batch_size)]
+        self.each_step = not net.backend.reads_are_costly
+        self.classifier = _classifier(net)
+        self.weights: Array = None
+        self.costs: list[Array] = []
+        self.hits: list[Array] = []
+
+    def add(self, epoch: int, step: int, C: Array, hits: Array | None) -> None:
+        if self.each_step and not math.isfinite(float(C)):
+            _diverged(epoch, step, len(self.sizes), float(C), self.history)
+        self.costs.append(C)
+        if hits is not None:
+            self.hits.append(hits)
+
+    def epoch_logs(self, epoch: int, learning_rate: float) -> dict[str, float]:
+        xp = self.net.xp
+        per_step = xp.stack(self.costs)
+        if self.weights is None:
+            self.weights = xp.asarray(self.sizes, dtype=per_step.dtype,
+                                      device=self.net.backend.device)
+        loss = float(xp.sum(per_step * self.weights)) / self.n
+        if not math.isfinite(loss):  # on a GPU, found here, once per epoch
+            host = to_numpy(per_step)
+            bad = int(np.flatnonzero(~np.isfinite(host))[0])
+            _diverged(epoch, bad, len(self.sizes), float(host[bad]), self.history)
+        correct = int(xp.sum(xp.astype(xp.concat(self.hits), xp.int64))) if self.hits else 0
+        if self.comm.size > 1:
+            correct = int(self.comm.allreduce_host([correct])[0])
+        self.costs, self.hits = [], []
+        return {"epoch": epoch + 1, "loss": loss,
+                "accuracy": correct / self.n if self.classifier else float("nan"),
+                "val_loss": float("nan"), "val_accuracy": float("nan"),
+                "learning_rate": learning_rate}
+
+
+class _Checkpoints:
+    """Writes the run's full state every ``every`` epochs, and after the last or stopping one."""
+
+    def __init__(self, net: Network, path: str | Path, every: int, settings: dict[str, Any],
+                 shuffler: Any):
+        self.net, self.path, self.every = net, path, every
+        self.settings, self.shuffler = settings, shuffler
+
+    def after_epoch(self, epochs_done: int, final: bool, run: _Run) -> None:
+        if epochs_done % self.every == 0 or final:
+            save_checkpoint(self.net, self.path, run.optimizer, run.schedule, run.base_lr,
+                            run.history, epochs_done, self.settings, self.shuffler)
+
+
+@contextlib.contextmanager
+def _stopping_cleanly(comm: Any, history: History, shown: _Progress,
+                      checkpoint: str | Path | None) -> Iterator[None]:
+    """Ctrl-C ends the run after the current step with the history so far; in a data-parallel
+    run, a rank that fails alone stops every rank rather than leave them waiting."""
     try:
-        for epoch in range(start, epochs):
-            opt.learning_rate = base_lr * sched.factor(epoch)
-            t0 = time.perf_counter()
-            shown.start(epoch)
-            order = shuffler.permutation(n) if shuffle else \
-                xp.arange(n, device=net.backend.device)
-            costs, hits = [], []
-            for step, s in enumerate(range(0, n, batch_size)):
-                e = min(s + batch_size, n)
-                share = 1.0
-                if comm.size > 1:  # this rank's share of the global batch order[s:e]
-                    m = e - s
-                    s, e = s + m * comm.rank // comm.size, s + m * (comm.rank + 1) // comm.size
-                    share = (e - s) / m
-                idx = order[s:e]
-                Yb = xp.take(Y, idx, axis=0)
-                C, out = net._step(xp.take(X, idx, axis=0), Yb, opt, n, reduce, share)
-                if check_each_step and not math.isfinite(float(C)):
-                    _diverged(epoch, step, steps, float(C), history)
-                costs.append(C)
-                if classifier:
-                    hits.append(net._classes(out, logits) == net._classes(Yb))
-                shown.step()
-            # One reduction per epoch, on the device: the cost averages the batches weighted by
-            # their sizes (the last one may be short).
-            per_step = xp.stack(costs)
-            sizes = xp.asarray([min(batch_size, n - s) for s in range(0, n, batch_size)],
-                               dtype=per_step.dtype, device=net.backend.device)
-            loss = float(xp.sum(per_step * sizes)) / n
-            if not math.isfinite(loss):  # on a GPU, found here, once per epoch
-                host = to_numpy(per_step)
-                bad = int(np.flatnonzero(~np.isfinite(host))[0])
-                _diverged(epoch, bad, steps, float(host[bad]), history)
-            correct = int(xp.sum(xp.astype(xp.concat(hits), xp.int64))) if classifier else 0
-            if comm.size > 1:
-                correct = int(comm.allreduce_host([correct])[0])
-            logs = {"epoch": epoch + 1, "loss": loss,
-                    "accuracy": correct / n if classifier else float("nan"),
-                    "val_loss": float("nan"), "val_accuracy": float("nan"),
-                    "learning_rate": opt.learning_rate}
-            if Xv is not None:
-                v = _evaluate(net, Xv, Yv, 4096, n)
-                logs["val_loss"], logs["val_accuracy"] = v["loss"], v["accuracy"]
-            logs["seconds"] = time.perf_counter() - t0
-            history.append(logs)
-            shown.end(logs)
-            for cb in callbacks:
-                stop = bool(cb.on_epoch_end(net, epoch + 1, logs)) or stop
-            if writes and ((epoch + 1) % checkpoint_every == 0 or stop or epoch + 1 == epochs):
-                save_checkpoint(net, checkpoint, opt, sched, base_lr, history, epoch + 1,
-                                {**(notes or {}), "epochs": epochs, "batch_size": batch_size},
-                                shuffler)
-            if stop:
-                history.stopped_early = True
-                shown.message(f"early stop after epoch {epoch + 1}")
-                break
+        yield
     except TrainingDiverged:
         raise   # every rank sees the same global cost, so every rank stops here together
     except Exception as exc:
-        if comm.size > 1:   # one rank failed alone: stop them all rather than hang
+        if comm.size > 1:
             print(f"rank {comm.rank}: {type(exc).__name__}: {exc}; aborting all ranks",
                   file=sys.stderr, flush=True)
             comm.abort(1)
@@ -241,10 +317,6 @@ def fit(
         shown.message(f"interrupted; returning the history of {len(history.epoch)} "
                       "completed epochs" + (f" (last checkpoint: {checkpoint})"
                                             if checkpoint is not None else ""))
-    for cb in callbacks:
-        if hasattr(cb, "on_train_end"):
-            cb.on_train_end(net, history)
-    return history
 
 
 def _diverged(epoch: int, step: int, steps: int, value: float, history: History) -> None:

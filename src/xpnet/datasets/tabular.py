@@ -87,8 +87,8 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     numbers = [_number(s) for s in labels]
     numeric = all(v is not None and math.isfinite(v) for v in numbers)
     if task == "auto":
-        task = "regression" if numeric and not all(float(v).is_integer() for v in numbers) \
-            else "classification"
+        whole = all(v is not None and float(v).is_integer() for v in numbers)
+        task = "regression" if numeric and not whole else "classification"
     if task == "regression":
         if not numeric:
             bad = next(i for i, v in enumerate(numbers) if v is None or not math.isfinite(v))
