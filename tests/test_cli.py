@@ -148,9 +148,9 @@ def test_checkpoint_flag_alone_checkpoints_every_epoch(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--dataset", "xor", "--epochs", "3", "--checkpoint",
                        str(ck), "--backend", "numpy", "--quiet")
     assert code == 0, err
-    from xpnet import io
+    from xpnet import network
 
-    assert io.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3
+    assert network.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3
 
 
 def test_resume_continues_on_the_checkpoints_dataset(tmp_path, capsys, monkeypatch):

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xpnet
-from xpnet import io
+from xpnet import network
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
 
@@ -46,7 +46,7 @@ def parts(ck):
 
 
 def epochs_done(ck):
-    _, state, _ = io.load_with_state(ck, backend="numpy")
+    _, state, _ = network.load_with_state(ck, backend="numpy")
     return state["epochs_done"]
 
 
@@ -79,7 +79,7 @@ def test_sigkill_during_and_between_checkpoint_writes(tmp_path):
             assert wait_for(lambda: ck.exists())
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        net, state, arrays = io.load_with_state(ck, backend="numpy")   # intact and loadable
+        net, state, arrays = network.load_with_state(ck, backend="numpy")   # intact and loadable
         assert all(np.all(np.isfinite(xpnet.backend.to_numpy(p))) for p in net.parameters())
         seen.append(state["epochs_done"])
     assert seen == sorted(seen) and seen[-1] >= 1

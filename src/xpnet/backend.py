@@ -18,10 +18,12 @@ would reveal show up on a CPU.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import array_api_compat
 import numpy as np
@@ -223,6 +225,21 @@ class Generator:
     def set_state(self, state: dict) -> None:
         self.host.bit_generator.state = state
         self._device_rng = None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on_its_device(fn: F) -> F:
+    """Run ``fn(net, ...)`` with the network's device current (:meth:`Backend.on_device`): for
+    the entry points that compute, so that a network on a second GPU works there."""
+
+    @functools.wraps(fn)
+    def run(net: Any, *args: Any, **kwargs: Any) -> Any:
+        with net.backend.on_device():
+            return fn(net, *args, **kwargs)
+
+    return run  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------- resolving a backend

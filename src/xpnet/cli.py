@@ -191,7 +191,7 @@ def _load_dataset(args: argparse.Namespace) -> datasets.Dataset:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import io
+    from . import io, network
     from .callbacks import EarlyStopping
     from .network import Network
     from .preprocess import Scaler
@@ -299,7 +299,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         X_train, y_train, X_test, y_test = datasets.split(X_train, y_train, test_split, args.seed)
 
     if state is not None:
-        net = io.load(args.resume, backend=args.backend, device=args.device)
+        net = network.load(args.resume, backend=args.backend, device=args.device)
         scaler = net.preprocessing
     else:
         net = make_network()
@@ -388,10 +388,10 @@ def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from . import io
+    from . import network
     from .metrics import accuracy, confusion_matrix, report
 
-    net = io.load(args.model, backend=args.backend, device=args.device)
+    net = network.load(args.model, backend=args.backend, device=args.device)
     regression = net.output_activation not in ("softmax", "sigmoid")
     args.task = "regression" if regression else "classification"   # the model's own task
     ds = _load_dataset(args)
@@ -444,9 +444,9 @@ def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from . import io
+    from . import network
 
-    net = io.load(args.model, backend=args.backend, device=args.device)
+    net = network.load(args.model, backend=args.backend, device=args.device)
     X = _prepare(net, _read_inputs(args.input, net.n_inputs), args.model)
     if net.output_activation not in ("softmax", "sigmoid"):   # regression: the values
         values = to_numpy(net.forward(X))
@@ -469,12 +469,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import io
+    from . import network
 
     out = Path(args.out)
     if out.suffix not in (".onnx", ".safetensors", ".npz"):
         raise UsageError(f"{out}: name the output .onnx, .safetensors or .npz")
-    net = io.load(args.model, backend="numpy")
+    net = network.load(args.model, backend="numpy")
     try:
         if out.suffix == ".onnx":
             from .export import IR_VERSION, OPSET

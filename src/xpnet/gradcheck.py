@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .backend import BackendError, to_numpy
-from .network import Network, on_its_device
+from .backend import BackendError, on_its_device, to_numpy
+from .network import Network
 
 
 @on_its_device

@@ -1,5 +1,6 @@
-"""Saving and loading models and checkpoints: one ``.npz`` file of plain arrays plus a JSON
-header, never pickle; or, for models, a ``.safetensors`` file (:mod:`xpnet.safetensors_file`).
+"""Model and checkpoint files: one ``.npz`` file of plain arrays plus a JSON header, never
+pickle; or, for models, a ``.safetensors`` file (:mod:`xpnet.safetensors_file`). This module
+writes and reads the files; :func:`xpnet.network.load` builds a Network from what it reads.
 
 The header (stored as the UTF-8 bytes of a uint8 array named ``header``) records the format and
 its version, the xpnet version, the architecture and cost, the dtype, the input preprocessing,
@@ -15,15 +16,17 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import safetensors_file
 from .atomic import atomic_write
-from .backend import Backend, BackendError, to_numpy
+from .backend import to_numpy
 from .errors import ModelFileError
-from .network import Network
+
+if TYPE_CHECKING:
+    from .network import Network
 
 FORMAT = "xpnet-model"
 FORMAT_VERSION = 1
@@ -98,45 +101,21 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     return header, arrays
 
 
-def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-         dtype: str | None = None) -> Network:
-    """A network saved by :func:`save` (``.npz`` or ``.safetensors``, told apart by content),
-    on any backend/device, in its saved dtype or ``dtype``."""
-    return load_with_state(path, backend, device, dtype)[0]
-
-
-def load_with_state(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-                    dtype: str | None = None
-                    ) -> tuple[Network, dict[str, Any] | None, dict[str, np.ndarray]]:
-    """Like :func:`load`, also returning the training state and the extra arrays."""
-    net, header, arrays = _load(path, backend, device, dtype)
-    return net, header.get("training"), arrays
-
-
-def load_with_header(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-                     dtype: str | None = None) -> tuple[Network, dict[str, Any]]:
-    """Like :func:`load`, also returning the file's header (its ``estimator`` record, say)."""
-    net, header, _ = _load(path, backend, device, dtype)
-    return net, header
-
-
-def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
-          ) -> tuple[Network, dict[str, Any], dict[str, np.ndarray]]:
-    from .preprocess import Scaler
-
+def read_any(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, str]]:
+    """The header and arrays of a model file of either format (told apart by content), the
+    parameters as ``p0, p1, ...``, with the name each one has in the file, for messages."""
     if safetensors_file.is_safetensors(path):
-        header, arrays, shown = safetensors_file.read(path)
-    else:
-        header, arrays = read(path)
-        shown = {}
-    try:
-        net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
-    except BackendError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{path}: invalid architecture in model header ({exc})") from None
+        return safetensors_file.read(path)
+    header, arrays = read(path)
+    return header, arrays, {}
+
+
+def parameters(path: str | Path, arrays: dict[str, np.ndarray], shown: dict[str, str],
+               like: list[Any]) -> list[np.ndarray]:
+    """The parameter arrays ``p0, p1, ...`` taken out of ``arrays``, each checked against the
+    shape of its counterpart in ``like`` (the architecture's), float, and finite."""
     params = []
-    for i, expected in enumerate(net.parameters()):
+    for i, expected in enumerate(like):
         name = shown.get(f"p{i}", f"parameter p{i}")
         a = arrays.pop(f"p{i}", None)
         if a is None:
@@ -149,12 +128,4 @@ def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | No
         if not np.all(np.isfinite(a)):
             raise ModelFileError(f"{path}: {name} holds NaN or inf values")
         params.append(a)
-    net.set_parameters(params)
-    try:
-        if header.get("preprocessing"):
-            net.preprocessing = Scaler.from_config(header["preprocessing"])
-        names = header.get("class_names")
-        net.class_names = [str(n) for n in names] if names is not None else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
-    return net, header, arrays
+    return params

@@ -13,30 +13,17 @@ The array namespace is resolved once, when the network is built, and passed down
 
 from __future__ import annotations
 
-import functools
 import numbers
-from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
-from . import activations, losses
-from .backend import Backend, resolve, to_numpy
+from . import activations, export, io, losses, train
+from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
+from .errors import ModelFileError
 from .layers import Dense, Dropout, from_config
 
 Array = Any
 Layer = Dense | Dropout
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def on_its_device(fn: F) -> F:
-    """Run ``fn(net, ...)`` with the network's device current (:meth:`Backend.on_device`): for
-    the entry points that compute, so that a network on a second GPU works there."""
-
-    @functools.wraps(fn)
-    def run(net: Any, *args: Any, **kwargs: Any) -> Any:
-        with net.backend.on_device():
-            return fn(net, *args, **kwargs)
-
-    return run  # type: ignore[return-value]
 
 
 class Network:
@@ -300,15 +287,11 @@ class Network:
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""
-        from .train import fit
-
-        return fit(self, X, y, **kwargs)
+        return train.fit(self, X, y, **kwargs)
 
     def evaluate(self, X: Any, y: Any, batch_size: int = 4096) -> dict[str, float]:
         """Cost and accuracy over (X, y) in inference mode; see :func:`xpnet.train.evaluate`."""
-        from .train import evaluate
-
-        return evaluate(self, X, y, batch_size=batch_size)
+        return train.evaluate(self, X, y, batch_size=batch_size)
 
     # ------------------------------------------------------------------ copies
     def config(self) -> dict[str, Any]:
@@ -350,16 +333,12 @@ class Network:
     def save(self, path: Any) -> Any:
         """Save to one file, ``.npz`` or, when the name ends so, ``.safetensors`` (see
         :func:`xpnet.io.save`); load either with ``xpnet.load``."""
-        from .io import save
-
-        return save(self, path)
+        return io.save(self, path)
 
     def to_onnx(self, path: Any = None) -> Any:
         """This network in inference mode as an ONNX model, written to ``path`` when given
         (see :mod:`xpnet.export`; needs ``pip install "xpnet[onnx]"``)."""
-        from .export import to_onnx
-
-        return to_onnx(self, path)
+        return export.to_onnx(self, path)
 
     def summary(self) -> str:
         lines = [f"Network on {self.backend.describe()}, {self.dtype_name}, loss={self.loss.name}"
@@ -410,3 +389,48 @@ def _make_layers(
                 )
             prev = layer
     return layers
+
+
+# --------------------------------------------------------------------- networks from files
+def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
+         dtype: str | None = None) -> Network:
+    """A network saved by :func:`xpnet.io.save` (``.npz`` or ``.safetensors``, told apart by
+    content), on any backend/device, in its saved dtype or ``dtype``."""
+    return load_with_state(path, backend, device, dtype)[0]
+
+
+def load_with_state(path: str | Path, backend: str | Backend = "auto", device: Any = None,
+                    dtype: str | None = None
+                    ) -> tuple[Network, dict[str, Any] | None, dict[str, Any]]:
+    """Like :func:`load`, also returning the training state and the extra arrays."""
+    net, header, arrays = _load(path, backend, device, dtype)
+    return net, header.get("training"), arrays
+
+
+def load_with_header(path: str | Path, backend: str | Backend = "auto", device: Any = None,
+                     dtype: str | None = None) -> tuple[Network, dict[str, Any]]:
+    """Like :func:`load`, also returning the file's header (its ``estimator`` record, say)."""
+    net, header, _ = _load(path, backend, device, dtype)
+    return net, header
+
+
+def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
+          ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
+    from .preprocess import Scaler
+
+    header, arrays, shown = io.read_any(path)
+    try:
+        net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
+    except BackendError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise ModelFileError(f"{path}: invalid architecture in model header ({exc})") from None
+    net.set_parameters(io.parameters(path, arrays, shown, net.parameters()))
+    try:
+        if header.get("preprocessing"):
+            net.preprocessing = Scaler.from_config(header["preprocessing"])
+        names = header.get("class_names")
+        net.class_names = [str(n) for n in names] if names is not None else None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
+    return net, header, arrays

@@ -17,17 +17,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from . import comm as comm_module
-from . import optim, schedules
-from .backend import to_numpy
+from . import io, optim, schedules
+from .backend import on_its_device, to_numpy
 from .callbacks import History, _Progress
 from .errors import ModelFileError, TrainingDiverged, positive_int
-from .network import Network, on_its_device
 from .step import TrainingStep, batch_bounds, batches
+
+if TYPE_CHECKING:
+    from .network import Network
 
 Array = Any
 
@@ -204,15 +206,14 @@ class _Run:
         opt = optim.get(optimizer, learning_rate)
         if resume is None:
             return cls(opt, schedules.get(schedule, epochs=epochs), opt.learning_rate, History())
-        from .io import load_with_state
-
-        saved, state, arrays = load_with_state(resume, backend=net.backend,
-                                               dtype=net.dtype_name)
+        header, arrays, shown = io.read_any(resume)
+        state = header.get("training")
         if state is None:
             raise ModelFileError(f"{resume}: a model file, not a checkpoint (no training state)")
-        if saved.config()["layers"] != net.config()["layers"]:
+        saved = header.get("network")
+        if not isinstance(saved, dict) or saved.get("layers") != net.config()["layers"]:
             raise ModelFileError(f"{resume}: checkpoint architecture differs from this network")
-        net.set_parameters(saved.parameters())
+        net.set_parameters(io.parameters(resume, arrays, shown, net.parameters()))
         opt = optim.from_config(state["optimizer"])
         opt.load_state(state["optimizer_state"], arrays, net.backend, net.dtype)
         net.rng.set_state(state["rng"])
@@ -332,8 +333,6 @@ def save_checkpoint(net: Network, path: str | Path, opt: optim.Optimizer,
                     shuffler: Any = None) -> Path:
     """The model plus everything :func:`fit` needs to continue exactly: optimizer state, the
     random generator's state, schedule, base learning rate, history and epochs done."""
-    from .io import save
-
     keys, arrays = opt.state_arrays()
     state = {
         "epochs_done": epochs_done,
@@ -346,7 +345,7 @@ def save_checkpoint(net: Network, path: str | Path, opt: optim.Optimizer,
         "history": history.as_dict(),
         "fit": settings or {},
     }
-    return save(net, path, training=state, extra_arrays=arrays)
+    return io.save(net, path, training=state, extra_arrays=arrays)
 
 
 def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
