@@ -79,7 +79,7 @@ def main():
         f"ReLU backward ({hl})": lambda: [e * (Z > 0) for e, (Z, _) in zip(D[:-1], hidden)],
         f"bias gradients ({len(dense)} sums)": lambda: [xp.sum(e, axis=0) for e in D],
         "softmax + cross-entropy + error": lambda: net.loss.from_logits(xp, Zs[-1], Y, True),
-        "update": lambda: spare.step(xp, *copies(), scaled=True),
+        "update": lambda: spare.step(xp, *copies(), scaled=True, kernels=net.backend.kernels),
         "copies": copies,
     }
     rows = timed(parts)

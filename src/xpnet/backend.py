@@ -28,6 +28,8 @@ from typing import Any, TypeVar
 import array_api_compat
 import numpy as np
 
+from .kernels import PORTABLE, Kernels
+
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict")
 DTYPES = ("float32", "float64")
 
@@ -48,6 +50,9 @@ class Backend:
     xp: Any
     device: Any
     _lib: Any = field(repr=False, default=None)
+    #: the element-wise kernels of a training step (:mod:`xpnet.kernels`): the portable set,
+    #: or the backend's own overrides
+    kernels: Kernels = field(repr=False, default=PORTABLE)
 
     # ----------------------------------------------------------------- dtypes and arrays
     def dtype(self, name: str) -> Any:
@@ -287,8 +292,10 @@ def _numpy(device: Any) -> Backend:
     _cpu_only("numpy", device)
     from array_api_compat import numpy as xp
 
+    from .kernels_numpy import NumpyKernels
+
     tune_host_allocator()
-    return Backend("numpy", xp, "cpu", np)
+    return Backend("numpy", xp, "cpu", np, kernels=NumpyKernels())
 
 
 _ALLOCATOR_TUNED = False

@@ -274,7 +274,8 @@ class Network:
         flat = [g for pair in grads for g in pair]
         if reduce is not None:
             flat, C = reduce(flat, C * share)
-        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat, scaled=True)
+        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat, scaled=True,
+                             kernels=self.backend.kernels)
         for i, layer in enumerate(dense):
             layer.W, layer.b = new[2 * i], new[2 * i + 1]
         return C, out

@@ -22,6 +22,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from .kernels import PORTABLE, Kernels
+
 Array = Any
 
 
@@ -49,7 +51,9 @@ class Optimizer:
     gradient_scale = 1.0
 
     def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False) -> list[Array]:
+             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
+        """The updated parameters; ``kernels`` (the backend's, :mod:`xpnet.kernels`) do the
+        element-wise work."""
         raise NotImplementedError
 
     def _zeros(self, key: str, xp: Any, params: list[Array]) -> list[Array]:
@@ -103,7 +107,7 @@ class SGD(Optimizer):
         return -self.learning_rate
 
     def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False) -> list[Array]:
+             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
         mu = self.momentum
         self.t += 1
         vel = self._zeros("velocity", xp, params) if mu else None
@@ -111,18 +115,10 @@ class SGD(Optimizer):
         for i, (p, g) in enumerate(zip(params, grads)):
             if not scaled:
                 g *= -self.learning_rate  # consumed: g now holds -eta dW
-            if vel is None:
-                p += g
-            else:
-                v = vel[i]
-                v *= mu
-                v += g  # v = mu v - eta dW
+            p, v = kernels.sgd_update(xp, p, g, vel[i] if vel is not None else None, mu,
+                                      self.nesterov)
+            if vel is not None:
                 vel[i] = v
-                if self.nesterov:
-                    p += g
-                    p += mu * v
-                else:
-                    p += v
             out.append(p)
         return out
 
@@ -148,7 +144,7 @@ class Adam(Optimizer):
         self.eps = _check_rate("eps", eps)
 
     def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False) -> list[Array]:
+             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
         b1, b2 = self.beta1, self.beta2
         self.t += 1
         m_all = self._zeros("m", xp, params)
@@ -157,13 +153,8 @@ class Adam(Optimizer):
         c2 = 1.0 - b2**self.t
         out = []
         for i, (p, g) in enumerate(zip(params, grads)):
-            m, v = m_all[i], v_all[i]
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * (g * g)
-            m_all[i], v_all[i] = m, v
-            p -= (self.learning_rate / c1) * m / (xp.sqrt(v / c2) + self.eps)
+            p, m_all[i], v_all[i] = kernels.adam_update(
+                xp, p, g, m_all[i], v_all[i], b1, b2, self.learning_rate / c1, c2, self.eps)
             out.append(p)
         return out
 

@@ -1,0 +1,73 @@
+"""NumPy's overrides of :mod:`xpnet.kernels`: the same maths, written with ``out=`` into the
+gradient's own memory (the gradients are consumed) and one preallocated workspace per
+parameter shape, so that an update allocates nothing.
+
+The portable Adam update allocates seven temporaries the size of each parameter per step; this
+one none. Measured on this project's 2-core CPU (epochs of MNIST, interleaved A/B runs): 4%
+faster epochs for 784-512-512-10 with Adam at batch 128; but for small arrays the extra calls
+cost more than the allocations they save (784-100-10 at batch 32 went 2% slower), so arrays
+of fewer than ``SMALL`` entries take the portable path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .kernels import Kernels
+
+Array = Any
+
+
+SMALL = 16384
+
+
+class NumpyKernels(Kernels):
+    name = "numpy"
+
+    def __init__(self) -> None:
+        self._work: dict[tuple[tuple[int, ...], Any], np.ndarray] = {}
+
+    def _workspace(self, like: np.ndarray) -> np.ndarray:
+        key = (like.shape, like.dtype)
+        work = self._work.get(key)
+        if work is None:
+            work = self._work[key] = np.empty_like(like)
+        return work
+
+    def sgd_update(self, xp: Any, p: Array, g: Array, v: Array | None, mu: float,
+                   nesterov: bool) -> tuple[Array, Array | None]:
+        if v is None:
+            np.add(p, g, out=p)
+            return p, None
+        np.multiply(v, mu, out=v)
+        np.add(v, g, out=v)
+        if nesterov:
+            np.add(p, g, out=p)
+            np.multiply(v, mu, out=g)   # g is consumed: mu v in its memory
+            np.add(p, g, out=p)
+        else:
+            np.add(p, v, out=p)
+        return p, v
+
+    def adam_update(self, xp: Any, p: Array, g: Array, m: Array, v: Array, b1: float,
+                    b2: float, step: float, c2: float, eps: float
+                    ) -> tuple[Array, Array, Array]:
+        if p.size < SMALL:
+            return super().adam_update(xp, p, g, m, v, b1, b2, step, c2, eps)
+        w = self._workspace(p)
+        np.multiply(g, g, out=w)          # v <- b2 v + (1 - b2) g^2
+        np.multiply(w, 1.0 - b2, out=w)
+        np.multiply(v, b2, out=v)
+        np.add(v, w, out=v)
+        np.multiply(m, b1, out=m)         # m <- b1 m + (1 - b1) g, g consumed
+        np.multiply(g, 1.0 - b1, out=g)
+        np.add(m, g, out=m)
+        np.multiply(v, 1.0 / c2, out=w)   # p <- p - step m / (sqrt(v / c2) + eps)
+        np.sqrt(w, out=w)
+        np.add(w, eps, out=w)
+        np.divide(m, w, out=w)
+        np.multiply(w, step, out=w)
+        np.subtract(p, w, out=p)
+        return p, m, v
