@@ -1,4 +1,5 @@
-"""One training epoch on MNIST: xpnet against plain PyTorch eager, on the CPU or on one GPU.
+"""One training epoch on MNIST: xpnet against plain PyTorch eager (and, with ``--peers torch
+jax``, against JAX with the whole step under ``jax.jit``), on the CPU or on one GPU.
 
 Same network (ReLU hidden layers, softmax + cross-entropy), same batch size, SGD with momentum
 0.9, data already in memory (on the GPU: moved there once, before timing) as float32, a fresh
@@ -98,11 +99,66 @@ def run_torch(sizes, batch, epochs, args):
                    "tf32": ("on" if args.tf32 else "off") if device.type == "cuda" else "n/a"}
 
 
+def run_jax(sizes, batch, epochs, args):
+    """The same network and SGD-momentum update in JAX: the whole step (gather, forward,
+    gradient, update) under one ``jax.jit``, the data on the device, one host permutation per
+    epoch moved once; the last, shorter batch compiled in the warm-up too."""
+    import jax
+    import jax.numpy as jnp
+
+    kind = "gpu" if args.torch_device.startswith("cuda") else "cpu"
+    device = jax.devices(kind)[0]
+    X, y = load(args.limit)
+    Xd, yd = jax.device_put(X, device), jax.device_put(y.astype(np.int32), device)
+    key = jax.random.PRNGKey(0)
+    params = []
+    for a, b in zip(sizes[:-1], sizes[1:]):
+        key, k = jax.random.split(key)
+        params.append((jax.device_put(jax.random.normal(k, (a, b)) * (2.0 / a) ** 0.5, device),
+                       jax.device_put(jnp.zeros(b), device)))
+    velocity = jax.tree_util.tree_map(jnp.zeros_like, params)
+
+    def loss_fn(params, xb, yb):
+        h = xb
+        for i, (W, b) in enumerate(params):
+            h = h @ W + b
+            if i < len(params) - 1:
+                h = jax.nn.relu(h)
+        logp = jax.nn.log_softmax(h)
+        return -jnp.mean(jnp.take_along_axis(logp, yb[:, None], axis=1))
+
+    @jax.jit
+    def step(params, velocity, Xd, yd, idx):
+        loss, grads = jax.value_and_grad(loss_fn)(params, Xd[idx], yd[idx])
+        velocity = jax.tree_util.tree_map(lambda v, g: 0.9 * v - 0.05 * g, velocity, grads)
+        params = jax.tree_util.tree_map(lambda p, v: p + v, params, velocity)
+        return params, velocity, loss
+
+    rng = np.random.default_rng(0)
+
+    def epoch(n, params, velocity):
+        order = jax.device_put(rng.permutation(n).astype(np.int32), device)
+        for s in range(0, n, batch):
+            params, velocity, loss = step(params, velocity, Xd, yd, order[s:s + batch])
+        jax.block_until_ready(params)
+        return params, velocity
+
+    params, velocity = epoch(batch * 2 + len(y) % batch, params, velocity)   # compile both
+    times = []
+    for _ in range(epochs):
+        t0 = time.perf_counter()
+        params, velocity = epoch(len(y), params, velocity)
+        times.append(time.perf_counter() - t0)
+    return times, {"device": f"jax {jax.__version__} ({device}, jit of the step)", "tf32": "n/a"}
+
+
+RUNNERS = {"xpnet": run_xpnet, "torch": run_torch, "jax": run_jax}
+
+
 def child(args):
     if args.tf32:
         os.environ["CUPY_TF32"] = "1"   # before CuPy is first imported
-    fn = run_xpnet if args.child == "xpnet" else run_torch
-    times, about = fn(args.sizes, args.batch, args.epochs, args)
+    times, about = RUNNERS[args.child](args.sizes, args.batch, args.epochs, args)
     print(json.dumps({"times": times, **about}))
 
 
@@ -118,17 +174,20 @@ def main():
                    help="both on the GPU: --backend cupy --torch-device cuda:0")
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on both sides")
     p.add_argument("--limit", type=int, help="train on the first N images only")
-    p.add_argument("--child", choices=("xpnet", "torch"))
+    p.add_argument("--peers", nargs="+", default=["torch"], choices=("torch", "jax"),
+                   help="what xpnet is compared with (default: torch; jax needs JAX installed)")
+    p.add_argument("--child", choices=tuple(RUNNERS))
     p.add_argument("--json", help="write the raw times here")
     args = p.parse_args()
     if args.gpu:
         args.backend, args.torch_device = "cupy", "cuda:0"
     if args.child:
         return child(args)
-    times = {"xpnet": [], "torch": []}
+    libraries = ["xpnet", *args.peers]
+    times: dict = {lib: [] for lib in libraries}
     about = {}
     for _ in range(args.repeats):
-        for lib in ("xpnet", "torch"):
+        for lib in libraries:
             cmd = [sys.executable, __file__, "--child", lib, "--batch", str(args.batch),
                    "--epochs", str(args.epochs), "--sizes", *map(str, args.sizes),
                    "--backend", args.backend, "--torch-device", args.torch_device]
@@ -140,17 +199,18 @@ def main():
             times[lib] += out.pop("times")
             about[lib] = out
     med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = med["xpnet"] / med["torch"]
-    print(f"{'-'.join(map(str, args.sizes))}, batch {args.batch}: "
-          f"xpnet on {about['xpnet']['device']} "
-          f"{med['xpnet']:.3f} s, {about['torch']['device']} {med['torch']:.3f} s per epoch "
-          f"(medians of {len(times['xpnet'])}; TF32 {about['xpnet']['tf32']}/"
-          f"{about['torch']['tf32']}); ratio {ratio:.2f}")
+    ratios = {peer: med["xpnet"] / med[peer] for peer in args.peers}
+    for peer in args.peers:
+        print(f"{'-'.join(map(str, args.sizes))}, batch {args.batch}: "
+              f"xpnet on {about['xpnet']['device']} "
+              f"{med['xpnet']:.3f} s, {about[peer]['device']} {med[peer]:.3f} s per epoch "
+              f"(medians of {len(times['xpnet'])}; TF32 {about['xpnet']['tf32']}/"
+              f"{about[peer]['tf32']}); ratio {ratios[peer]:.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"sizes": args.sizes, "batch": args.batch, "limit": args.limit,
-                       "times": times, "median": med, "ratio": ratio, "runs": about}, fh,
-                      indent=2)
+                       "times": times, "median": med, "ratios": ratios,
+                       "ratio": ratios.get("torch"), "runs": about}, fh, indent=2)
 
 
 if __name__ == "__main__":
