@@ -397,6 +397,19 @@ def _torch(device: Any) -> Backend:
     return Backend("torch", xp, dev, torch)
 
 
+def gpu_backend_of(x: Any) -> Backend | None:
+    """The backend holding ``x`` on its GPU, when ``x`` is a CuPy array or a CUDA PyTorch
+    tensor (for ``backend="auto"`` with GPU input: train where the data is); else None."""
+    try:
+        if array_api_compat.is_cupy_array(x):
+            return resolve("cupy", x.device.id)
+        if array_api_compat.is_torch_array(x) and x.device.type == "cuda":
+            return resolve("torch", x.device)
+    except BackendError:
+        return None
+    return None
+
+
 def gpu_count() -> int:
     """How many CUDA devices CuPy sees (0 without CuPy or a driver)."""
     try:

@@ -55,7 +55,7 @@ except ImportError as exc:  # only this module needs scikit-learn
                       ) from None
 
 from . import optim
-from .backend import BackendError, resolve, to_numpy
+from .backend import BackendError, gpu_backend_of, resolve, to_numpy
 from .callbacks import Callback
 from .network import Network
 
@@ -228,13 +228,9 @@ class _MLP(BaseEstimator):
     def _backend(self, X: Any) -> Any:
         """The backend to train on: as asked, or with "auto" the GPU library of GPU input."""
         if self.backend == "auto" and _foreign(X):
-            try:
-                if array_api_compat.is_cupy_array(X):
-                    return resolve("cupy", array_api_compat.device(X).id)
-                if array_api_compat.is_torch_array(X) and X.device.type == "cuda":
-                    return resolve("torch", X.device)
-            except BackendError:
-                pass
+            on_gpu = gpu_backend_of(X)
+            if on_gpu is not None:
+                return on_gpu
         return resolve(self.backend, self.device)
 
     def _dtype_name(self, X: Any) -> str:
