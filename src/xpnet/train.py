@@ -110,6 +110,7 @@ def fit(
     for the caller to read back on resume (the command line records its dataset there).
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
+    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     comm = comm_module.get(comm)
     if batch_size < comm.size:
         raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
@@ -125,7 +126,7 @@ def fit(
     step = TrainingStep(net, run.optimizer, X, Y, reduce, _classifier(net))
     figures = _EpochFigures(net, comm, run.history, n, batch_size)
     shown = _Progress(progress and comm.is_root, stream or sys.stderr, epochs, len(figures.sizes))
-    saver = _Checkpoints(net, checkpoint, positive_int("checkpoint_every", checkpoint_every),
+    saver = _Checkpoints(net, checkpoint, checkpoint_every,
                          {**(notes or {}), "epochs": epochs, "batch_size": batch_size},
                          shuffler) if checkpoint is not None and comm.is_root else None
 
