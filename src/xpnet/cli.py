@@ -392,7 +392,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .metrics import accuracy, confusion_matrix, report
 
     net = network.load(args.model, backend=args.backend, device=args.device)
-    regression = net.output_activation not in ("softmax", "sigmoid")
+    regression = not net.is_classifier
     args.task = "regression" if regression else "classification"   # the model's own task
     ds = _load_dataset(args)
     X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X_train, ds.y_train)
@@ -448,7 +448,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     net = network.load(args.model, backend=args.backend, device=args.device)
     X = _prepare(net, _read_inputs(args.input, net.n_inputs), args.model)
-    if net.output_activation not in ("softmax", "sigmoid"):   # regression: the values
+    if not net.is_classifier:   # regression: the values
         values = to_numpy(net.forward(X))
         lines = ["index,prediction"] + [f"{i}," + ",".join(f"{v:.8g}" for v in row)
                                         for i, row in enumerate(values)]

@@ -110,7 +110,7 @@ def to_onnx(net: Any, path: str | Path | None = None) -> Any:
         current = A
 
     k = net.n_outputs
-    classifier = net.output_activation in ("softmax", "sigmoid")
+    classifier = net.is_classifier
     outputs = []
     if classifier:
         nodes.append(helper.make_node("Identity", [current], ["probabilities"]))

@@ -42,17 +42,10 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
     from . import __version__
 
     path = Path(path)
-    if path.suffix == safetensors_file.SUFFIX:
-        if training is not None or extra_arrays:
-            raise ValueError(f"{path}: checkpoints hold training state and are .npz files; "
-                             "save models as .safetensors")
-        return safetensors_file.save(net, path, estimator)
-    arrays = {f"p{i}": to_numpy(p) for i, p in enumerate(net.parameters())}
-    for name, a in arrays.items():
+    params = [to_numpy(p) for p in net.parameters()]
+    for i, a in enumerate(params):
         if not np.all(np.isfinite(a)):
-            raise ValueError(f"refusing to save {path}: parameter {name} holds NaN or inf values")
-    for name, a in (extra_arrays or {}).items():
-        arrays[name] = to_numpy(a)
+            raise ValueError(f"refusing to save {path}: parameter p{i} holds NaN or inf values")
     header = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -60,9 +53,18 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
         "network": net.config(),
         "preprocessing": net.preprocessing.config() if net.preprocessing is not None else None,
         "class_names": net.class_names,
-        "training": training,
         "estimator": estimator,
     }
+    if path.suffix == safetensors_file.SUFFIX:
+        if training is not None or extra_arrays:
+            raise ValueError(f"{path}: checkpoints hold training state and are .npz files; "
+                             "save models as .safetensors")
+        safetensors_file.write(path, params, header)
+        return path
+    header["training"] = training
+    arrays = {f"p{i}": a for i, a in enumerate(params)}
+    for name, a in (extra_arrays or {}).items():
+        arrays[name] = to_numpy(a)
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     with atomic_write(path) as fh:
         np.savez(fh, **arrays)  # type: ignore[arg-type]  # (numpy's stub: an array named
@@ -87,6 +89,12 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         header = json.loads(raw.tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelFileError(f"{path}: corrupt model header ({exc})") from None
+    _check_header(path, header)
+    return header, arrays
+
+
+def _check_header(path: str | Path, header: Any) -> None:
+    """A header of xpnet's model format, in a version this xpnet reads."""
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an xpnet model file (format {header.get('format')!r})"
                              if isinstance(header, dict) else f"{path}: corrupt model header")
@@ -98,14 +106,15 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             f"{path}: written by a newer xpnet ({header.get('xpnet_version')}, model format "
             f"{version}); this xpnet reads format {FORMAT_VERSION}: upgrade xpnet"
         )
-    return header, arrays
 
 
 def read_any(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, str]]:
     """The header and arrays of a model file of either format (told apart by content), the
     parameters as ``p0, p1, ...``, with the name each one has in the file, for messages."""
     if safetensors_file.is_safetensors(path):
-        return safetensors_file.read(path)
+        header, tensors = safetensors_file.read(path)
+        _check_header(path, header)
+        return (header, *safetensors_file.by_parameter(path, header, tensors))
     header, arrays = read(path)
     return header, arrays, {}
 

@@ -90,6 +90,12 @@ class Network:
         return self.dense_layers[-1].activation.name
 
     @property
+    def is_classifier(self) -> bool:
+        """Whether the outputs are class probabilities (a softmax or sigmoid output layer), so
+        that predictions are classes; otherwise the network regresses real values."""
+        return self.output_activation in ("softmax", "sigmoid")
+
+    @property
     def n_params(self) -> int:
         return sum(d.fan_in * d.fan_out + d.fan_out for d in self.dense_layers)
 

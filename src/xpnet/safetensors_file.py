@@ -23,11 +23,8 @@ from typing import Any
 import numpy as np
 
 from .atomic import write_bytes
-from .backend import to_numpy
 from .errors import ModelFileError
 
-FORMAT = "xpnet-model"
-FORMAT_VERSION = 1
 SUFFIX = ".safetensors"
 
 
@@ -64,83 +61,66 @@ def tensor_names(layer_configs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def save(net: Any, path: str | Path, estimator: dict[str, Any] | None = None) -> Path:
-    """Write ``net``'s parameters and description to ``path`` atomically (with a
-    scikit-learn wrapper's ``estimator`` record as JSON in the metadata, when given)."""
-    from . import __version__
+# the header's fields written as plain strings; the others are JSON
+_PLAIN = ("format", "xpnet_version")
 
+
+def write(path: Path, params: list[np.ndarray], header: dict[str, Any]) -> None:
+    """Write the parameters (host arrays, in :meth:`Network.parameters` order) under their layer
+    names, and ``header`` (:func:`xpnet.io.save`'s) as the metadata, atomically."""
     lib = _library()
-    path = Path(path)
-    config = net.config()
-    tensors = {}
-    for name, p in zip(tensor_names(config["layers"]), net.parameters()):
-        a = np.ascontiguousarray(to_numpy(p))
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"refusing to save {path}: tensor {name} holds NaN or inf values")
-        tensors[name] = a
-    metadata = {
-        "format": FORMAT, "format_version": str(FORMAT_VERSION), "xpnet_version": __version__,
-        "network": json.dumps(config),
-        "preprocessing": json.dumps(net.preprocessing.config()
-                                    if net.preprocessing is not None else None),
-        "class_names": json.dumps(net.class_names),
-    }
-    if estimator is not None:
-        metadata["estimator"] = json.dumps(estimator)
+    tensors = {name: np.ascontiguousarray(a)
+               for name, a in zip(tensor_names(header["network"]["layers"]), params)}
+    metadata = {key: value if key in _PLAIN else str(value) if key == "format_version"
+                else json.dumps(value) for key, value in header.items()
+                if value is not None or key in ("preprocessing", "class_names")}
     write_bytes(path, lib.numpy.save(tensors, metadata=metadata))
-    return path
 
 
-def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, str]]:
-    """The header (as :func:`xpnet.io.read` gives it), the parameters as ``p0, p1, ...`` in
-    :meth:`Network.parameters` order, and each one's tensor name for messages."""
+def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The header (as :func:`xpnet.io.read` gives it, unchecked) and the tensors by name; a
+    file the safetensors library cannot parse is refused here."""
     lib = _library()
     path = Path(path)
     try:
         with lib.safe_open(str(path), framework="np") as f:
-            metadata = f.metadata()
-            arrays = {name: f.get_tensor(name) for name in f.keys()}
+            metadata = f.metadata() or {}
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: model file not found") from None
     except (lib.SafetensorError, OSError, ValueError, TypeError) as exc:
         raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
-    if not metadata or metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: a safetensors file, but not an xpnet model (its "
-                             "__metadata__ has no format 'xpnet-model')")
-    version = metadata.get("format_version", "")
-    if not version.isdigit():
-        raise ModelFileError(f"{path}: corrupt model metadata (format_version {version!r})")
-    if int(version) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path}: written by a newer xpnet ({metadata.get('xpnet_version')}, model format "
-            f"{version}); this xpnet reads format {FORMAT_VERSION}: upgrade xpnet")
-    header: dict[str, Any] = {"format": FORMAT, "format_version": int(version),
-                              "xpnet_version": metadata.get("xpnet_version"), "training": None}
-    for key in ("network", "preprocessing", "class_names"):
-        try:
-            header[key] = json.loads(metadata[key])
-        except KeyError:
-            raise ModelFileError(f"{path}: the model metadata has no {key!r}") from None
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"{path}: corrupt {key!r} in the model metadata ({exc})") \
-                from None
-    if "estimator" in metadata:
-        try:
-            header["estimator"] = json.loads(metadata["estimator"])
-        except json.JSONDecodeError as exc:
-            raise ModelFileError(f"{path}: corrupt 'estimator' in the model metadata ({exc})") \
-                from None
-    layers = header["network"].get("layers") if isinstance(header["network"], dict) else None
+    header: dict[str, Any] = {"training": None}
+    for key, text in metadata.items():
+        if key in _PLAIN:
+            header[key] = text
+        elif key == "format_version":
+            header[key] = int(text) if text.isdigit() else text
+        else:
+            try:
+                header[key] = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ModelFileError(f"{path}: corrupt {key!r} in the model metadata ({exc})") \
+                    from None
+    return header, tensors
+
+
+def by_parameter(path: str | Path, header: dict[str, Any], tensors: dict[str, np.ndarray]
+                 ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The tensors as ``p0, p1, ...`` in :meth:`Network.parameters` order, each with its
+    tensor name for messages; refuses tensors missing or beyond the architecture."""
+    network = header.get("network")
+    layers = network.get("layers") if isinstance(network, dict) else None
     if not isinstance(layers, list):
         raise ModelFileError(f"{path}: the model metadata describes no layers")
     names = tensor_names(layers)
-    unexpected = sorted(set(arrays) - set(names))
+    unexpected = sorted(set(tensors) - set(names))
     if unexpected:
         raise ModelFileError(f"{path}: tensor {unexpected[0]!r} is not part of the architecture "
                              f"(expected {', '.join(names)})")
     params, shown = {}, {}
     for k, name in enumerate(names):
-        if name not in arrays:
+        if name not in tensors:
             raise ModelFileError(f"{path}: tensor {name!r} is missing")
-        params[f"p{k}"], shown[f"p{k}"] = arrays[name], f"tensor {name}"
-    return header, params, shown
+        params[f"p{k}"], shown[f"p{k}"] = tensors[name], f"tensor {name}"
+    return params, shown

@@ -136,8 +136,6 @@ class _Epochs(Callback):
 class _MLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, the network, the fit loop."""
 
-    _output: str = "identity"
-
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
                  learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
@@ -176,9 +174,12 @@ class _MLP(BaseEstimator):
         self.init = init
 
     # ------------------------------------------------------------------ checks
-    def _check_params(self) -> None:
+    def _sizes(self) -> list[Any]:
         sizes = self.hidden_layer_sizes
-        sizes = [sizes] if np.isscalar(sizes) else list(sizes)
+        return [sizes] if np.isscalar(sizes) else list(sizes)
+
+    def _check_params(self) -> None:
+        sizes = self._sizes()
         if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1
                for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
@@ -240,8 +241,7 @@ class _MLP(BaseEstimator):
 
     # ------------------------------------------------------------------ the network
     def _build(self, X: Any, n_outputs: int, output: str, loss: str) -> None:
-        sizes = self.hidden_layer_sizes
-        sizes = [sizes] if np.isscalar(sizes) else list(sizes)
+        sizes = self._sizes()
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else \
             int(np.random.RandomState(self.random_state).randint(2**31 - 1)) \
             if self.random_state is not None else None
@@ -340,15 +340,17 @@ class _MLP(BaseEstimator):
                                       random_state=self.random_state)
         if len(tr) == 0 or len(va) < 2:
             return None
-        take = (lambda A, i: A[i]) if not _foreign(X) else \
-            (lambda A, i: array_api_compat.array_namespace(A).take(
-                A, array_api_compat.array_namespace(A).asarray(i, device=A.device), axis=0))
+        def take(A: Any, rows: np.ndarray) -> Any:
+            xp = array_api_compat.array_namespace(A)
+            return xp.take(A, xp.asarray(rows, device=array_api_compat.device(A)), axis=0)
+
         return take(X, tr), take(X, va), take(Y, tr), self._validation_targets(Y, va)
 
     def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
         return to_numpy(Y)[idx]
 
     def _outputs(self, X: Any, method: str) -> Any:
+        """The network's outputs for ``X``, checked as ``method``'s input."""
         check_is_fitted(self)
         if get_config()["array_api_dispatch"] and _kind(X) != self._fit_kind:
             # scikit-learn's array API convention: a method takes the namespace fit took
@@ -356,9 +358,7 @@ class _MLP(BaseEstimator):
                 f"Inputs passed to {type(self).__name__}.{method}() must use the same namespace "
                 f"and the same device as those passed to fit(). Array namespaces and devices "
                 f"used during fit {self._fit_kind} and {method} {_kind(X)} differ.")
-        X = self._inputs(X, reset=False)
-        net = self.network_
-        return X, net.forward(X)
+        return self.network_.forward(self._inputs(X, reset=False))
 
     # ------------------------------------------------------------------ fitted attributes
     @property
@@ -452,7 +452,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if first:
             self.classes_ = unique_labels(y_host)
             self._build_for_classes(X)
-        Y = self._encode(y_host, X)
+        Y = self._encode(y_host)
         return self._fit(X, Y, incremental=False, stratify=y_host if self.early_stopping
                          else None)
 
@@ -473,7 +473,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if not np.isin(y_host, self.classes_).all():
             unknown = sorted(set(np.unique(y_host)) - set(self.classes_))
             raise ValueError(f"y has labels {unknown} that are not in classes {self.classes_}")
-        return self._fit(X, self._encode(y_host, X), incremental=True)
+        return self._fit(X, self._encode(y_host), incremental=True)
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, np.ndarray]:
         if _foreign(X):
@@ -502,7 +502,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         else:
             self._build(X, k, "softmax", "cross_entropy")
 
-    def _encode(self, y_host: np.ndarray, X: Any) -> Any:
+    def _encode(self, y_host: np.ndarray) -> Any:
         """Class indices (n,) as int64 (one sigmoid output: 0/1 as the target column)."""
         idx = np.searchsorted(self.classes_, y_host).astype(np.int64)
         if len(self.classes_) == 2:
@@ -515,33 +515,29 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def _score_on(self, X: Any, y: Any) -> float:
         return float(np.mean(to_numpy(self.predict(X)) == y))
 
-    def _proba_columns(self, X: Any, method: str) -> tuple[Any, Any]:
-        X, A = self._outputs(X, method)
-        xp = self.network_.xp
+    def _proba_columns(self, X: Any, method: str) -> Any:
+        A = self._outputs(X, method)
         if A.shape[1] == 1:
-            A = xp.concat([1.0 - A, A], axis=1)
-        return X, A
+            A = self.network_.xp.concat([1.0 - A, A], axis=1)
+        return A
 
     def predict_proba(self, X: Any) -> Any:
         """Probabilities (n_samples, n_classes), columns in the order of ``classes_``."""
-        X_in = X
-        return _like(self._proba_columns(X, "predict_proba")[1], X_in)
+        return _like(self._proba_columns(X, "predict_proba"), X)
 
     def predict_log_proba(self, X: Any) -> Any:
         """``log(predict_proba(X))``."""
-        X_in = X
-        A = self._proba_columns(X, "predict_log_proba")[1]
+        A = self._proba_columns(X, "predict_log_proba")
         xp = self.network_.xp
         tiny = float(np.finfo(np.float64 if A.dtype == xp.float64 else np.float32).tiny)
-        return _like(xp.log(xp.clip(A, tiny, None)), X_in)
+        return _like(xp.log(xp.clip(A, tiny, None)), X)
 
     def predict(self, X: Any) -> Any:
         """The most probable class of each row, from ``classes_``."""
-        X_in = X
-        A = self._outputs(X, "predict")[1]
+        A = self._outputs(X, "predict")
         labels = self.classes_[to_numpy(self.network_._classes(A))]
-        if _foreign(X_in) and labels.dtype.kind in "iufb":
-            return _like(labels, X_in)   # labels a device can hold go back to it
+        if _foreign(X) and labels.dtype.kind in "iufb":
+            return _like(labels, X)   # labels a device can hold go back to it
         return labels
 
     def _class_names(self) -> list[str] | None:
@@ -588,12 +584,9 @@ class MLPRegressor(RegressorMixin, _MLP):
         else:
             X, Y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
                                  multi_output=True, y_numeric=True)
-        if Y.ndim == 1:
-            self._y_1d = True
-            Y = Y.reshape(-1, 1) if not _foreign(Y) else array_api_compat.array_namespace(
-                Y).reshape(Y, (-1, 1))
-        else:
-            self._y_1d = False
+        self._y_1d = Y.ndim == 1
+        if self._y_1d:
+            Y = array_api_compat.array_namespace(Y).reshape(Y, (-1, 1))
         if not reset and Y.shape[1] != self.n_outputs_:
             raise ValueError(f"y has {Y.shape[1]} outputs, the network {self.n_outputs_}")
         return X, Y
@@ -605,11 +598,10 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     def predict(self, X: Any) -> Any:
         """Predicted targets, (n_samples,) for one output, else (n_samples, n_outputs)."""
-        X_in = X
-        A = self._outputs(X, "predict")[1]
+        A = self._outputs(X, "predict")
         if A.shape[1] == 1 and getattr(self, "_y_1d", True):
             A = self.network_.xp.reshape(A, (-1,))
-        return _like(A, X_in)
+        return _like(A, X)
 
     def _file_record(self) -> dict[str, Any]:
         record = super()._file_record()

@@ -30,12 +30,11 @@ class TrainingStep:
     ``reduce(grads, C)`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
     """
 
-    def __init__(self, net: Any, optimizer: Any, X: Array, Y: Array, reduce: Any = None,
-                 classifier: bool = True):
+    def __init__(self, net: Any, optimizer: Any, X: Array, Y: Array, reduce: Any = None):
         self.net, self.optimizer, self.X, self.Y = net, optimizer, X, Y
         self.n = int(X.shape[0])
-        self.reduce, self.classifier = reduce, classifier
-        self.logits = net.fused
+        self.reduce = reduce
+        self.classifier, self.logits = net.is_classifier, net.fused
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
         net, xp = self.net, self.net.xp

@@ -52,16 +52,12 @@ def _evaluate(net: Network, X: Array, Y: Array, batch_size: int, n: int) -> dict
         Xb, Yb = X[s:e, :], Y[s:e, :]
         C, _, out = net._objective(Xb, Yb, training=False, n=n, grads=False)
         total = total + C * Xb.shape[0]
-        if _classifier(net):
+        if net.is_classifier:
             correct = correct + xp.sum(xp.astype(net._classes(out, net.fused) ==
                                                   net._classes(Yb), xp.int64))
     result = {"loss": float(total) / m}
-    result["accuracy"] = float(correct) / m if _classifier(net) else float("nan")
+    result["accuracy"] = float(correct) / m if net.is_classifier else float("nan")
     return result
-
-
-def _classifier(net: Network) -> bool:
-    return net.output_activation in ("softmax", "sigmoid")
 
 
 @on_its_device
@@ -123,7 +119,7 @@ def fit(
     _same_start_on_every_rank(net, comm)
     n, xp = X.shape[0], net.xp
     reduce = comm_module.averaging(comm, net.backend) if comm.size > 1 else None
-    step = TrainingStep(net, run.optimizer, X, Y, reduce, _classifier(net))
+    step = TrainingStep(net, run.optimizer, X, Y, reduce)
     figures = _EpochFigures(net, comm, run.history, n, batch_size)
     shown = _Progress(progress and comm.is_root, stream or sys.stderr, epochs, len(figures.sizes))
     saver = _Checkpoints(net, checkpoint, checkpoint_every,
@@ -248,7 +244,7 @@ class _EpochFigures:
         self.net, self.comm, self.history, self.n = net, comm, history, n
         self.sizes = [e - s for s, e in batch_bounds(n, batch_size)]
         self.each_step = not net.backend.reads_are_costly
-        self.classifier = _classifier(net)
+        self.classifier = net.is_classifier
         self.weights: Array = None
         self.costs: list[Array] = []
         self.hits: list[Array] = []
