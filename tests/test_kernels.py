@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xpnet import activations, losses
 from xpnet.backend import resolve
 from xpnet.kernels import PORTABLE, Kernels
 
@@ -62,3 +63,97 @@ def test_adam_update_matches_the_portable_kernel(backend, dtype, shape, t):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol * 1e-2)
     again = kernels.adam_update(xp, p.copy(), g.copy(), m.copy(), v.copy(), *args)
     np.testing.assert_array_equal(again[0], got[0])   # the workspace carries nothing over
+
+
+TESTED = {"sgd_update", "adam_update", "take_rows", "bias_gradient", "bias_activation",
+          "output_error"}
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+def test_every_override_has_a_test_here(backend):
+    kinds = type(OVERRIDES[backend])
+    overridden = {name for name, fn in vars(kinds).items()
+                  if callable(fn) and not name.startswith("_") and hasattr(Kernels, name)}
+    assert overridden, "a backend's kernel class should override something"
+    assert overridden <= TESTED, f"untested overrides: {sorted(overridden - TESTED)}"
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+def test_take_rows_matches_the_portable_kernel(backend):
+    rng = np.random.default_rng(3)
+    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    idx = rng.permutation(50)[:17]
+    for X in (rng.normal(size=(50, 6)).astype(np.float32), rng.integers(0, 9, 50)):
+        got, want = kernels.take_rows(xp, X, idx), PORTABLE.take_rows(xp, X, idx)
+        assert got.dtype == X.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(got, X[idx])
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1, 3), (32, 100), (128, 512)])
+def test_bias_gradient_matches_the_portable_kernel(backend, dtype, shape):
+    D = np.random.default_rng(4).normal(size=shape).astype(dtype)
+    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    got = kernels.bias_gradient(xp, D)
+    assert got.shape == (shape[1],) and got.dtype == dtype
+    np.testing.assert_allclose(got, PORTABLE.bias_gradient(xp, D), rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", activations.NAMES)
+def test_bias_activation_matches_the_portable_kernel(backend, dtype, name):
+    rng = np.random.default_rng(5)
+    Z = rng.normal(size=(40, 9)).astype(dtype) * 3
+    Z[0, :3] = 0.0   # the kink of the piecewise functions
+    b = rng.normal(size=9).astype(dtype)
+    dA = rng.normal(size=Z.shape).astype(dtype)
+    f = activations.get(name)
+    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    A, backprop = kernels.bias_activation(xp, Z.copy(), b, f)
+    A0, backprop0 = PORTABLE.bias_activation(xp, Z.copy(), b, f)
+    rtol = 1e-6 if dtype == np.float32 else 1e-14
+    assert A.dtype == dtype
+    np.testing.assert_allclose(A, A0, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(A, f(np, Z + b), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(backprop(dA.copy()), backprop0(dA.copy()), rtol=rtol, atol=rtol)
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss_name", ["cross_entropy", "binary_cross_entropy"])
+@pytest.mark.parametrize("scale", [1.0, -0.05])
+@pytest.mark.parametrize("targets", ["one-hot", "soft"])
+def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, scale, targets):
+    rng = np.random.default_rng(6)
+    k = 10 if loss_name == "cross_entropy" else 1
+    Z = (rng.normal(size=(33, k)) * 8).astype(dtype)
+    if targets == "one-hot" and k > 1:
+        Y = np.eye(k, dtype=dtype)[rng.integers(0, k, 33)]
+    elif targets == "one-hot":
+        Y = rng.integers(0, 2, (33, 1)).astype(dtype)
+    else:   # rows that need not sum to 1: the general formula, not a one-hot shortcut
+        Y = rng.random((33, k)).astype(dtype)
+    loss = losses.get(loss_name)
+    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    Z_before = Z.copy()
+    C, D = kernels.output_error(xp, loss, Z, Y, scale)
+    np.testing.assert_array_equal(Z, Z_before)   # the logits still give the classes
+    C0, D0 = PORTABLE.output_error(xp, loss, Z.copy(), Y, scale)
+    rtol = 1e-5 if dtype == np.float32 else 1e-13
+    assert D.dtype == dtype and D.shape == Z.shape and np.ndim(C) == 0
+    np.testing.assert_allclose(float(C), float(C0), rtol=rtol)
+    np.testing.assert_allclose(D, D0, rtol=rtol, atol=rtol * 1e-3)
+    # and the maths itself, against SciPy's special functions in float64: the cost, and
+    # s (A - Y) / M with A the output activation of Z
+    special = pytest.importorskip("scipy.special")
+    Z64, Y64, M = Z.astype(np.float64), Y.astype(np.float64), Z.shape[0]
+    if k > 1:
+        A, C_ref = special.softmax(Z64, axis=1), -np.sum(Y64 * special.log_softmax(Z64, axis=1))
+    else:
+        A = special.expit(Z64)
+        C_ref = -np.sum(Y64 * special.log_expit(Z64) + (1 - Y64) * special.log_expit(-Z64))
+    np.testing.assert_allclose(float(C), C_ref / M, rtol=rtol)
+    np.testing.assert_allclose(D, scale * (A - Y64) / M, rtol=rtol, atol=rtol * 1e-3)

@@ -6,7 +6,21 @@ module (:mod:`xpnet.kernels_numpy`: NumPy writing into preallocated workspaces w
 :meth:`xpnet.Backend.kernels` hands each network its backend's set, and every override is tested
 against the portable version on random inputs (``tests/test_kernels.py``).
 
-The kernels (``p`` a parameter, ``g`` its gradient, consumed: a kernel may overwrite it):
+The kernels of the forward and backward passes (``M`` rows in a batch):
+
+* ``take_rows``: ``X[idx]``, the batch gathered from the training set on the device.
+* ``bias_activation``: ``A = f(Z + b)`` with ``Z`` consumed, returning ``(A, backprop)``;
+  ``backprop(dA) = dA * f'(Z)`` is the activation's backward kernel (BP1/BP2's Hadamard
+  product; softmax's Jacobian-vector product).
+* ``output_error``: the cost ``C`` and ``s * dC/dZ_L = s (A_L - Y) / M`` together, from the
+  logits ``Z_L`` of a fused cost/activation pair (:mod:`xpnet.losses`), the step's gradient
+  scale ``s`` folded in (BP1).
+* ``bias_gradient``: ``dC/db = sum over rows of D`` (BP3).
+* ``dropout``: ``X * mask`` and its backward ``D * mask``, ``mask = [U >= rate] / (1 - rate)``
+  from uniform draws ``U``.
+
+The optimizer updates (``p`` a parameter, ``g`` its gradient, consumed: a kernel may overwrite
+it):
 
 * ``sgd_update``: ``v <- mu v + g``; ``p <- p + v``, or with Nesterov momentum
   ``p <- p + g + mu v``; ``g`` arrives already multiplied by ``-eta``.
@@ -16,6 +30,7 @@ The kernels (``p`` a parameter, ``g`` its gradient, consumed: a kernel may overw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 Array = Any
@@ -26,6 +41,38 @@ class Kernels:
     (augmented assignment) and returns the results, which the caller stores."""
 
     name = "portable"
+
+    def take_rows(self, xp: Any, X: Array, idx: Array) -> Array:
+        """The rows ``idx`` of ``X``, a new array."""
+        return xp.take(X, idx, axis=0)
+
+    def bias_activation(self, xp: Any, Z: Array, b: Array, activation: Any
+                        ) -> tuple[Array, Callable[[Array], Array]]:
+        """``A = f(Z + b)`` and the backward kernel ``dA -> dC/dZ``; ``Z`` is consumed (a
+        ReLU writes ``A`` into its memory)."""
+        Z += b   # in place where the library allows it (augmented assignment)
+        return activation.forward(xp, Z)
+
+    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float
+                     ) -> tuple[Array, Array]:
+        """``(C, s dC/dZ)`` from the logits of a fused pair: the cost (0-d) and the output
+        error ``s (A - Y) / M``; ``Z`` is left as it is (its argmax is the class)."""
+        C, D = loss.from_logits(xp, Z, Y, True)
+        if scale != 1.0:
+            D *= scale   # D is the loss's own new array
+        return C, D
+
+    def bias_gradient(self, xp: Any, D: Array) -> Array:
+        """``sum over rows of D``, shape (n_out,)."""
+        return xp.sum(D, axis=0)
+
+    def dropout(self, xp: Any, X: Array, U: Array, rate: float
+                ) -> tuple[Array, Callable[[Array], Array]]:
+        """``X * mask`` and the backward kernel ``D -> D * mask``, with
+        ``mask = [U >= rate] / (1 - rate)``; ``U`` (uniform draws shaped like ``X``) is
+        consumed."""
+        mask = xp.astype(U >= rate, X.dtype) * (1.0 / (1.0 - rate))
+        return X * mask, lambda D: D * mask
 
     def sgd_update(self, xp: Any, p: Array, g: Array, v: Array | None, mu: float,
                    nesterov: bool) -> tuple[Array, Array | None]:

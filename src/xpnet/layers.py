@@ -17,6 +17,7 @@ from . import init as initialisers
 from .activations import Activation
 from .backend import Backend, Generator
 from .errors import positive_int
+from .kernels import PORTABLE, Kernels
 
 Array = Any
 
@@ -64,25 +65,27 @@ class Dense:
 
     def forward(
         self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
-        activate: bool = True,
+        activate: bool = True, kernels: Kernels = PORTABLE,
     ) -> tuple[Array, Any]:
         """``Z = X @ W + b`` and ``A = f(Z)``; with ``activate=False`` return ``Z`` and expect
         ``dC/dZ`` in backprop (the network does this when the cost fuses with ``f``).
 
         Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
-        (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below).
+        (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below). The element-wise
+        parts are the backend's ``kernels`` (:mod:`xpnet.kernels`).
         """
         W = self.W
         Z = X @ W
-        Z += self.b  # in place where the library allows it (augmented assignment)
-        A, act_backprop = self.activation.forward(xp, Z) if activate else (Z, None)
+        if activate:
+            A, act_backprop = kernels.bias_activation(xp, Z, self.b, self.activation)
+        else:
+            Z += self.b  # in place where the library allows it (augmented assignment)
+            A, act_backprop = Z, None
 
         def backprop(D: Array, input_grad: bool = True) -> tuple[Array, list[Array]]:
             dZ = act_backprop(D) if act_backprop is not None else D
-            dW = X.T @ dZ
-            db = xp.sum(dZ, axis=0)
             dX = dZ @ W.T if input_grad else None
-            return dX, [dW, db]
+            return dX, [X.T @ dZ, kernels.bias_gradient(xp, dZ)]
 
         return A, backprop
 
@@ -123,15 +126,16 @@ class Dropout:
             raise ValueError("Dropout has no parameters")
 
     def forward(
-        self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None
+        self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
+        kernels: Kernels = PORTABLE,
     ) -> tuple[Array, Any]:
         if not training or self.rate == 0.0:
             return X, lambda D, input_grad=True: (D, [])
         if rng is None:
             raise ValueError("Dropout needs a random generator in training mode")
-        keep = rng.uniform(tuple(X.shape), X.dtype) >= self.rate
-        mask = xp.astype(keep, X.dtype) * (1.0 / (1.0 - self.rate))
-        return X * mask, lambda D, input_grad=True: (D * mask, [])
+        Y, mask_backprop = kernels.dropout(xp, X, rng.uniform(tuple(X.shape), X.dtype),
+                                           self.rate)
+        return Y, lambda D, input_grad=True: (mask_backprop(D), [])
 
     def config(self) -> dict[str, Any]:
         return {"type": "Dropout", "rate": self.rate}

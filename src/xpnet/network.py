@@ -180,7 +180,7 @@ class Network:
         and the output layer's result: ``Z_L`` when the cost fuses with the output activation
         (see :meth:`_classes`), ``A_L`` otherwise. The gradients come multiplied by ``scale``,
         folded into the output error (backprop is linear in it), so scaling costs nothing."""
-        xp, loss = self.xp, self.loss
+        xp, loss, kernels = self.xp, self.loss, self.backend.kernels
         layers = self.layers
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         fused = loss.fused(dense[-1].activation.name)
@@ -189,25 +189,30 @@ class Network:
         A = X
         for i, layer in enumerate(layers):
             if i == last:  # the output layer is always Dense
-                A, bp = dense[-1].forward(xp, A, training, self.rng, activate=not fused)
+                A, bp = dense[-1].forward(xp, A, training, self.rng, activate=not fused,
+                                          kernels=kernels)
             else:
-                A, bp = layer.forward(xp, A, training, self.rng)
+                A, bp = layer.forward(xp, A, training, self.rng, kernels=kernels)
             backprops.append(bp)
-        # BP1, the output error D (only when gradients are wanted), with the cost C
-        if fused:
+        # BP1: the cost C and, when gradients are wanted, the output error D (times scale:
+        # backprop is linear in D, so this (batch x outputs) array is the cheapest place)
+        D = None
+        if fused and grads:
+            C, D = kernels.output_error(xp, loss, A, Y, scale)
+        elif fused:
             assert loss.from_logits is not None
-            C, D = loss.from_logits(xp, A, Y, grads)
+            C = loss.from_logits(xp, A, Y, False)[0]
         else:
             C = loss.value(xp, A, Y)
-            D = loss.gradient(xp, A, Y) if grads else None
+            if grads:
+                D = loss.gradient(xp, A, Y)
+                D = D * scale if scale != 1.0 else D
         n = X.shape[0] if n is None else n
         if self.l2:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
         if not grads:
             return C, None, A
         assert D is not None
-        if scale != 1.0:
-            D = D * scale   # a (batch x outputs) array: the cheapest place to scale
         # BP2-BP4 layer by layer, down to the first Dense layer (whose input gradient nobody
         # needs, so its backprop skips that GEMM)
         first = layers.index(dense[0])

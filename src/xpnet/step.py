@@ -34,15 +34,18 @@ class TrainingStep:
         self.net, self.optimizer, self.X, self.Y = net, optimizer, X, Y
         self.n = int(X.shape[0])
         self.reduce = reduce
-        self.classifier, self.logits = net.is_classifier, net.fused
+        self.logits = net.fused
+        self.take = net.backend.kernels.take_rows
+        # each row's class, once (not an argmax of the targets at every step)
+        self.labels = net._classes(Y) if net.is_classifier else None
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
-        net, xp = self.net, self.net.xp
-        Yb = xp.take(self.Y, idx, axis=0)
-        C, out = net._step(xp.take(self.X, idx, axis=0), Yb, self.optimizer, self.n,
-                           self.reduce, share)
-        hits = net._classes(out, self.logits) == net._classes(Yb) if self.classifier else None
-        return C, hits
+        net, xp, take = self.net, self.net.xp, self.take
+        C, out = net._step(take(xp, self.X, idx), take(xp, self.Y, idx), self.optimizer,
+                           self.n, self.reduce, share)
+        if self.labels is None:
+            return C, None
+        return C, net._classes(out, self.logits) == take(xp, self.labels, idx)
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
