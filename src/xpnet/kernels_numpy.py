@@ -64,13 +64,14 @@ class NumpyKernels(Kernels):
                      ) -> tuple[Array, Array]:
         if loss.name != "cross_entropy":
             return super().output_error(xp, loss, Z, Y, scale)
-        # C = (1/M) sum_i [ (sum_j Y_ij) ln t_i - sum_j Y_ij S_ij ], S = Z - rowmax, t = sum e^S
+        # C = (1/M) sum_ij Y_ij (ln t_i - S_ij), S = Z - rowmax Z, t = rowsum e^S:
+        # -ln softmax(Z) = ln t - S, never ln 0
         M = Z.shape[0]
-        E = np.subtract(Z, np.maximum.reduce(Z, axis=1, keepdims=True))   # S
-        YS = np.vdot(Y, E)
-        np.exp(E, out=E)
+        S = np.subtract(Z, np.maximum.reduce(Z, axis=1, keepdims=True))
+        E = np.exp(S)
         t = np.add.reduce(E, axis=1, keepdims=True)
-        C = (np.dot(np.add.reduce(Y, axis=1), np.log(t[:, 0])) - YS) / M
+        np.subtract(np.log(t), S, out=S)
+        C = np.vdot(Y, S) / M
         np.divide(E, t, out=E)             # softmax(Z)
         np.subtract(E, Y, out=E)
         np.multiply(E, scale / M, out=E)   # D = s (softmax(Z) - Y) / M
@@ -78,17 +79,13 @@ class NumpyKernels(Kernels):
 
     def sgd_update(self, xp: Any, p: Array, g: Array, v: Array | None, mu: float,
                    nesterov: bool) -> tuple[Array, Array | None]:
-        if v is None:
-            np.add(p, g, out=p)
-            return p, None
+        if v is None or not nesterov:   # the portable code is in place already
+            return super().sgd_update(xp, p, g, v, mu, nesterov)
         np.multiply(v, mu, out=v)
         np.add(v, g, out=v)
-        if nesterov:
-            np.add(p, g, out=p)
-            np.multiply(v, mu, out=g)   # g is consumed: mu v in its memory
-            np.add(p, g, out=p)
-        else:
-            np.add(p, v, out=p)
+        np.add(p, g, out=p)
+        np.multiply(v, mu, out=g)   # g is consumed: mu v in its memory, no temporary
+        np.add(p, g, out=p)
         return p, v
 
     def adam_update(self, xp: Any, p: Array, g: Array, m: Array, v: Array, b1: float,
