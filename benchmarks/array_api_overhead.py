@@ -3,9 +3,13 @@ maths written directly in NumPy by hand (in-place updates, ``out=`` arguments, b
 multiplied straight into floats: things the standard does not offer).
 
 Both do forward, softmax + cross-entropy (from logits), backward and an SGD-momentum update of
-784-512-512-10 on the same batch; the two are timed interleaved and the medians compared.
+a ReLU network (784-512-512-10 unless ``--sizes`` says otherwise) on the same batch; the two
+are timed interleaved with the bare GEMMs of the step (``xpnet bench``'s roofline), and the
+medians compared: the last column says how far from its GEMMs a step written by hand in
+NumPy gets.
 
     python benchmarks/array_api_overhead.py --batch-sizes 32 128 512 --repeats 9
+    python benchmarks/array_api_overhead.py --sizes 784 100 10 --batch-sizes 32
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import time
 import numpy as np
 
 import xpnet
+from xpnet.bench import _operands, gemm_shapes
 
 SIZES = (784, 512, 512, 10)
 
@@ -31,34 +36,32 @@ class PlainNumpy:
         self.lr, self.mu = np.float32(lr), np.float32(mu)
 
     def step(self, X, Y):
-        W1, b1, W2, b2, W3, b3 = self.p
-        M = X.shape[0]
-        Z1 = X @ W1
-        Z1 += b1
-        P1 = Z1 > 0
-        Z1 *= P1
-        Z2 = Z1 @ W2
-        Z2 += b2
-        P2 = Z2 > 0
-        Z2 *= P2
-        Z3 = Z2 @ W3
-        Z3 += b3
-        S = Z3 - Z3.max(axis=1, keepdims=True)
+        Ws, bs = self.p[0::2], self.p[1::2]
+        L, M = len(Ws), X.shape[0]
+        A, inputs, masks = X, [], []
+        for l, (W, b) in enumerate(zip(Ws, bs)):
+            inputs.append(A)
+            Z = A @ W
+            Z += b
+            if l < L - 1:   # ReLU hidden layers
+                P = Z > 0
+                Z *= P
+                masks.append(P)
+            A = Z
+        S = A - A.max(axis=1, keepdims=True)   # softmax + cross-entropy from the logits
         E = np.exp(S)
         total = E.sum(axis=1, keepdims=True)
         cost = float(np.sum(Y * (np.log(total) - S))) / M
-        D3 = E
-        D3 /= total
-        D3 -= Y
-        D3 /= M
-        grads = [None] * 6
-        grads[4], grads[5] = Z2.T @ D3, D3.sum(axis=0)
-        D2 = D3 @ W3.T
-        D2 *= P2
-        grads[2], grads[3] = Z1.T @ D2, D2.sum(axis=0)
-        D1 = D2 @ W2.T
-        D1 *= P1
-        grads[0], grads[1] = X.T @ D1, D1.sum(axis=0)
+        D = E
+        D /= total
+        D -= Y
+        D /= M
+        grads = [None] * (2 * L)
+        for l in range(L - 1, -1, -1):
+            grads[2 * l], grads[2 * l + 1] = inputs[l].T @ D, D.sum(axis=0)
+            if l > 0:
+                D = D @ Ws[l].T
+                D *= masks[l - 1]
         for p, v, g in zip(self.p, self.v, grads):
             v *= self.mu
             g *= self.lr
@@ -74,17 +77,19 @@ def timer(fn, inner):
     return (time.perf_counter() - t0) / inner
 
 
-def measure(M, repeats):
+def measure(M, repeats, sizes=SIZES):
     rng = np.random.default_rng(0)
-    net = xpnet.Network(list(SIZES), hidden="relu", backend="numpy", seed=0)
+    net = xpnet.Network(list(sizes), hidden="relu", backend="numpy", seed=0)
     plain = PlainNumpy([xpnet.backend.to_numpy(p) for p in net.parameters()])
-    X = rng.random((M, SIZES[0]), dtype=np.float32)
-    y = rng.integers(0, 10, M)
-    Y = np.eye(10, dtype=np.float32)[y]
+    X = rng.random((M, sizes[0]), dtype=np.float32)
+    y = rng.integers(0, sizes[-1], M)
+    Y = np.eye(sizes[-1], dtype=np.float32)[y]
     opt = xpnet.SGD(0.01, momentum=0.9)
     Xd, Yd = net._batch(X, y)
+    operands = _operands(net.backend, net.dtype, gemm_shapes(tuple(sizes), M), rng)
     ours = lambda: net._step(Xd, Yd, opt, M)  # noqa: E731
     theirs = lambda: plain.step(X, Y)  # noqa: E731
+    gemms = lambda: [a @ b for a, b in operands]  # noqa: E731
     # the same maths: after one step each, the parameters agree
     ours()
     theirs()
@@ -93,28 +98,38 @@ def measure(M, repeats):
     for _ in range(3):
         ours()
         theirs()
+        gemms()
     inner = max(1, int(0.1 / timer(ours, 3)))
-    a, b = [], []
+    a, b, g = [], [], []
     for _ in range(repeats):
         a.append(timer(ours, inner))
         b.append(timer(theirs, inner))
-    return {"batch_size": M, "xpnet_us": statistics.median(a) * 1e6,
+        g.append(timer(gemms, inner))
+    return {"sizes": list(sizes), "batch_size": M, "xpnet_us": statistics.median(a) * 1e6,
             "plain_numpy_us": statistics.median(b) * 1e6,
-            "ratio": statistics.median(x / y for x, y in zip(a, b))}
+            "gemm_us": statistics.median(g) * 1e6,
+            "ratio": statistics.median(x / y for x, y in zip(a, b)),
+            "plain_over_gemm": statistics.median(y / z for y, z in zip(b, g)),
+            "xpnet_over_gemm": statistics.median(x / z for x, z in zip(a, g))}
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128, 512, 2048])
+    p.add_argument("--sizes", type=int, nargs="+", default=list(SIZES),
+                   help="layer sizes, input to output (default: 784 512 512 10)")
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--json")
     args = p.parse_args()
-    rows = [measure(M, args.repeats) for M in args.batch_sizes]
-    print("| batch | xpnet step (us) | plain NumPy step (us) | xpnet / plain |")
-    print("| ---: | ---: | ---: | ---: |")
+    rows = [measure(M, args.repeats, args.sizes) for M in args.batch_sizes]
+    print(f"{'-'.join(map(str, args.sizes))}, float32, NumPy")
+    print("| batch | xpnet step (us) | plain NumPy step (us) | its GEMMs (us) | xpnet / plain "
+          "| xpnet / GEMMs | plain / GEMMs |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['batch_size']} | {r['xpnet_us']:.1f} | {r['plain_numpy_us']:.1f} | "
-              f"{r['ratio']:.3f} |")
+              f"{r['gemm_us']:.1f} | {r['ratio']:.3f} | {r['xpnet_over_gemm']:.2f} | "
+              f"{r['plain_over_gemm']:.2f} |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(rows, fh, indent=2)

@@ -1,0 +1,54 @@
+"""The step-profiling scripts still run against the current engine, on a small network: the
+hand-written NumPy step of ``benchmarks/array_api_overhead.py`` takes the same step as xpnet's
+(it checks that the parameters agree after one step each), and ``profile_step.py`` prints a
+row for every part of the step."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import array_api_overhead  # noqa: E402
+import profile_step  # noqa: E402
+
+
+@pytest.mark.parametrize("sizes", [(20, 8, 3), (20, 8, 6, 3)])
+def test_the_hand_written_step_is_the_same_step(sizes):
+    row = array_api_overhead.measure(16, repeats=1, sizes=sizes)
+    assert row["sizes"] == list(sizes) and row["batch_size"] == 16
+    for key in ("xpnet_us", "plain_numpy_us", "gemm_us", "ratio", "plain_over_gemm"):
+        assert row[key] > 0
+
+
+def test_the_hand_written_step_would_notice_a_different_step(monkeypatch):
+    wrong = array_api_overhead.PlainNumpy.step
+
+    def half_rate(self, X, Y):
+        self.lr = self.lr / 2
+        return wrong(self, X, Y)
+
+    monkeypatch.setattr(array_api_overhead.PlainNumpy, "step", half_rate)
+    with pytest.raises(AssertionError):
+        array_api_overhead.measure(16, repeats=1, sizes=(20, 8, 3))
+
+
+def test_profile_step_prints_every_part(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["profile_step.py", "--sizes", "20", "8", "3",
+                                      "--batch", "4"])
+    def once(parts, repeats=15):   # runs every part once instead of timing it
+        for fn in parts.values():
+            fn()
+        return {name: 1.0 for name in parts}
+
+    monkeypatch.setattr(profile_step, "timed", once)
+    profile_step.main()
+    table = capsys.readouterr().out
+    for part in ("whole step", "forward GEMMs (2)", "weight-gradient GEMMs (2)",
+                 "input-gradient GEMMs (1)", "bias adds, ReLU masks (1 layer)",
+                 "ReLU backward (1 layer)", "bias gradients (2 sums)",
+                 "softmax + cross-entropy + error", "SGD-momentum update"):
+        assert f"| {part}" in table
