@@ -8,7 +8,7 @@ the calls, not the arithmetic, are most of what is not GEMM).
 portable form (``A`` written into ``Z``'s memory, a float 0/1 mask kept for the backward pass) is
 already NumPy's fastest. ``np.maximum(Z, 0, out=Z)`` with a boolean mask in the backward pass
 measured slower (a multiply by a boolean array casts as it goes), and ``np.heaviside`` for the
-mask forty times slower. ``dropout`` keeps the portable code.
+mask many times slower. ``dropout`` keeps the portable code.
 
 The portable Adam update allocates seven temporaries the size of each parameter per step; this
 one none. Measured on this project's 2-core CPU (epochs of MNIST, interleaved A/B runs): 4%

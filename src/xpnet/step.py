@@ -1,9 +1,9 @@
 """The training step as one unit, and the batches of an epoch.
 
 :class:`TrainingStep` owns what one update touches for a network, an optimizer and a training
-set already on the device: ``cost, hits = step(indices)`` gathers the batch with ``take``,
-runs forward and backward (BP1-BP4), reduces the gradients over the ranks of a data-parallel
-run, and applies the update. It reads nothing back to the host and branches on no data, so a
+set already on the device (with each row's class, found once): ``cost, hits = step(indices)``
+gathers the batch (the backend's ``take_rows`` kernel), runs forward and backward (BP1-BP4),
+reduces the gradients over the ranks of a data-parallel run, and applies the update. It reads nothing back to the host and branches on no data, so a
 GPU never waits inside it; the fit loop calls it, the benchmarks time it, and a GPU backend may
 fuse or capture it whole.
 
