@@ -244,7 +244,7 @@ class Check:
         import numpy as np
 
         import xpnet
-        from xpnet.bench import timer
+        from xpnet.bench import timer, training_step
 
         be = xpnet.resolve(self.backend)
         device_times, how = _device_timer(be)
@@ -255,11 +255,9 @@ class Check:
             A = be.asarray(rng.random((M, 784)), be.xp.float32)
             W = be.asarray(rng.random((784, 512)), be.xp.float32)
             net = xpnet.Network([784, 512, 512, 10], backend=be, seed=0)
-            Y = net._targets(be.asarray(rng.integers(0, 10, M)), M)
-            opt = xpnet.SGD(0.01, momentum=0.9)
+            step = training_step(net, xpnet.SGD(0.01, momentum=0.9), M, rng)
             cases = {"gemm 784x512 forward": lambda A=A, W=W: be.xp.matmul(A, W),
-                     "training step": lambda A=A, Y=Y, net=net, opt=opt, M=M:
-                         net._step(A, Y, opt, M)}
+                     "training step": step}
             for case, fn in cases.items():
                 for _ in range(3):
                     fn()

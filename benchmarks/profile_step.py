@@ -1,7 +1,9 @@
 """Where the time of one training step goes: the step of a ReLU network (NumPy backend,
-float32, softmax + cross-entropy, SGD with momentum) taken apart into its GEMMs, the
-element-wise work around them and the optimizer update, each timed on its own (medians of
-repeats). The parts are timed apart, so their sum need not equal the whole step.
+float32, softmax + cross-entropy, SGD with momentum) as a fit runs it (``xpnet bench``'s
+``training_step``: the batch gathered from a training set of MNIST's 60,000 rows), taken apart
+into the batch gather, its GEMMs, the element-wise kernels around them and the optimizer
+update, each timed on its own (medians of repeats). The parts are timed apart, so their sum
+need not equal the whole step.
 
     python benchmarks/profile_step.py --batch 128
     python benchmarks/profile_step.py --sizes 784 100 10 --batch 32
@@ -10,12 +12,14 @@ repeats). The parts are timed apart, so their sum need not equal the whole step.
 from __future__ import annotations
 
 import argparse
+import itertools
 import statistics
 import time
 
 import numpy as np
 
 import xpnet
+from xpnet.bench import POOL, training_step
 
 
 def timed(parts, repeats=15):
@@ -72,9 +76,20 @@ def main():
     # the step's own kernels (xpnet.kernels, the NumPy overrides); those that consume their
     # input get fresh copies, whose cost is timed apart and taken off
     relu_backward = [kernels.bias_activation(xp, Z.copy(), b, relu)[1] for Z, b in hidden]
+    pool = rng.random((POOL, sizes[0]), dtype=np.float32)   # a training set of MNIST's size
+    pool_Y = net._targets(rng.integers(0, sizes[-1], POOL), POOL)
+    order = rng.permutation(POOL)
+    starts = itertools.cycle(range(0, POOL - M + 1, M))
+
+    def gather():   # the next batch's rows, as the step gathers them (cold, like an epoch's)
+        s = next(starts)
+        idx = order[s:s + M]
+        return kernels.take_rows(xp, pool, idx), kernels.take_rows(xp, pool_Y, idx)
+
     copies = lambda: ([q.copy() for q in params], [g.copy() for g in grads])  # noqa: E731
     parts = {
-        "whole step": lambda: net._step(X, Y, opt, M),
+        "whole step": training_step(net, opt, M, rng),
+        "batch gather (X and Y rows)": gather,
         f"forward GEMMs ({len(dense)})": lambda: [a @ d.W for a, d in zip(A, dense)],
         f"weight-gradient GEMMs ({len(dense)})": lambda: [a.T @ e for a, e in zip(A, D)],
         f"input-gradient GEMMs ({h})": lambda: [e @ d.W.T for e, d in zip(D[1:], dense[1:])],
@@ -93,9 +108,10 @@ def main():
     # the update is timed on fresh copies (it works in place); the copies are taken off again
     update = rows.pop("update") - rows.pop("copies")
     bias_relu = rows.pop("bias + ReLU") - rows.pop("Z copies")
-    gemms = {k: v for k, v in rows.items() if k == "whole step" or "GEMMs" in k}
-    rows = {**gemms, f"bias adds, ReLU masks ({hl})": bias_relu,
-            **{k: v for k, v in rows.items() if k not in gemms},
+    first = {k: v for k, v in rows.items() if k in ("whole step", "batch gather (X and Y rows)")
+             or "GEMMs" in k}
+    rows = {**first, f"bias adds, ReLU masks ({hl})": bias_relu,
+            **{k: v for k, v in rows.items() if k not in first},
             f"SGD-momentum update ({n_params / 1e3:.0f}k params)": update}
     total = rows["whole step"]
     print(f"one training step, {'-'.join(map(str, sizes))}, batch {M}, float32, NumPy "

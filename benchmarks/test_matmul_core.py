@@ -66,16 +66,15 @@ def test_dense_layer(benchmark, backend, dtype, batch, layer, op):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", BATCHES)
 def test_train_step(benchmark, backend, dtype, batch):
-    """Forward + backward + SGD-momentum update of 784-512-512-10."""
-    from xpnet.bench import step_flops
+    """The training step of 784-512-512-10 as a fit runs it (xpnet.step.TrainingStep): the
+    batch gathered from a 60,000-row training set on the device, forward, backward,
+    SGD-momentum update."""
+    from xpnet.bench import step_flops, training_step
 
     net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, dtype=dtype, seed=0)
-    rng = np.random.default_rng(0)
-    X = backend.asarray(rng.random((batch, SIZES[0])), net.dtype)
-    Y = net._targets(backend.asarray(rng.integers(0, 10, batch)), batch)
-    opt = xpnet.SGD(0.01, momentum=0.9)
+    step = training_step(net, xpnet.SGD(0.01, momentum=0.9), batch, np.random.default_rng(0))
     record(benchmark, backend, dtype, batch, step_flops(SIZES, batch), kind="step")
-    benchmark(synced(lambda: net._step(X, Y, opt, batch), backend))
+    benchmark(synced(step, backend))
     add_gflops(benchmark)
 
 

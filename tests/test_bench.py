@@ -57,6 +57,35 @@ def test_measure_reports_consistent_figures(backend):
     assert r["gemm_gflops"] == pytest.approx(flops / (r["gemm_us"] * 1e-6) / 1e9)
 
 
+def test_the_timed_step_is_a_fits_step_over_a_permutation(backend, monkeypatch):
+    """Each call runs a TrainingStep on the next full batch of one permutation of the whole
+    training set, as an epoch does, and trains the network."""
+    import xpnet
+    from xpnet.backend import to_numpy
+    from xpnet.step import TrainingStep
+
+    seen = []
+    real = TrainingStep.__call__
+
+    def spy(self, idx, share=1.0):
+        seen.append(to_numpy(idx).tolist())
+        assert self.X.shape == (20, 12)   # the step gathers from the whole set
+        return real(self, idx, share)
+
+    monkeypatch.setattr(TrainingStep, "__call__", spy)
+    net = xpnet.Network([12, 6, 3], backend=backend, seed=0)
+    before = to_numpy(net.parameters()[0]).copy()
+    step = bench.training_step(net, xpnet.SGD(0.1, momentum=0.9), 6, np.random.default_rng(0),
+                               rows=20)
+    for _ in range(4):
+        cost, hits = step()
+        assert tuple(hits.shape) == (6,)
+    assert [len(b) for b in seen] == [6, 6, 6, 6]
+    assert len(set(sum(seen[:3], []))) == 18          # three batches, no row twice
+    assert seen[3] == seen[0]                          # then round again
+    assert not np.array_equal(to_numpy(net.parameters()[0]), before)
+
+
 def test_cli_prints_a_row_per_batch_and_writes_json(tmp_path, capsys):
     out = tmp_path / "sub" / "bench.json"
     code = main(["bench", "--backend", "numpy", "--device", "cpu", "--sizes", "20", "8", "3",

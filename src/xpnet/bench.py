@@ -4,14 +4,18 @@ For a ReLU network (784-512-512-10 unless ``--sizes`` names another) and each ba
 training step must do, per Dense layer, the forward GEMM ``A_prev @ W`` (M x n_in x n_out) and
 the weight gradient ``A_prev^T @ D`` (n_in x M x n_out), and for every layer but the first the
 input gradient ``D @ W^T``. Those GEMMs are timed bare (``xp.matmul`` on arrays of the same
-shapes) and the whole step (forward, backward, SGD-momentum update) is timed beside them,
-interleaved, so the ratio step / GEMMs says what everything else costs. GPU timings
+shapes) and the whole step is timed beside them, interleaved, so the ratio step / GEMMs says
+what everything else costs. The step timed is the one a fit runs per batch
+(:class:`xpnet.step.TrainingStep`: the batch gathered from a training set of MNIST's 60,000
+rows on the device, forward, backward, SGD-momentum update, the per-example hits), on the
+batches of a seeded permutation in turn (:func:`training_step`). GPU timings
 synchronise the device inside the timed region. The full suite lives in ``benchmarks/``
 (pytest-benchmark).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import statistics
 import sys
@@ -66,6 +70,31 @@ def _operands(backend: Backend, dtype: Any, shapes: list, rng: np.random.Generat
     return out
 
 
+POOL = 60_000
+"""Rows of the synthetic training set a timed step draws its batches from: MNIST's."""
+
+
+def training_step(net: Any, optimizer: Any, M: int, rng: np.random.Generator,
+                  rows: int = POOL) -> Callable[[], Any]:
+    """A function that runs one :class:`~xpnet.step.TrainingStep` of ``net`` per call, on the
+    next batch of ``M`` rows of a seeded permutation of a random training set of ``rows`` rows
+    (integer labels, one-hot on the device), as a fit runs it."""
+    from .step import TrainingStep, batch_bounds
+
+    be, n = net.backend, max(rows, M)
+    X = be.asarray(rng.random((n, net.n_inputs), dtype=np.float32), net.dtype)
+    Y = net._targets(be.asarray(rng.integers(0, net.n_outputs, n)), n)
+    step = TrainingStep(net, optimizer, X, Y)
+    order = be.asarray(rng.permutation(n))
+    bounds = itertools.cycle(batch_bounds(n - n % M, M))   # full batches only
+
+    def one() -> Any:
+        s, e = next(bounds)
+        return step(order[s:e])
+
+    return one
+
+
 def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
             sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1) -> dict[str, Any]:
     """Median step time, median time of its GEMMs alone, and the median of their per-repeat
@@ -76,13 +105,8 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
     xp = backend.xp
     net = Network(list(sizes), hidden="relu", backend=backend, dtype=dtype, seed=0)
     rng = np.random.default_rng(0)
-    X = backend.asarray(rng.random((M, sizes[0])), net.dtype)
-    Y = net._targets(backend.asarray(rng.integers(0, sizes[-1], M)), M)
-    opt = SGD(0.01, momentum=0.9)
+    step = training_step(net, SGD(0.01, momentum=0.9), M, rng)
     operands = _operands(backend, net.dtype, gemm_shapes(sizes, M), rng)
-
-    def step() -> None:
-        net._step(X, Y, opt, M)
 
     def gemms() -> None:
         for a, b in operands:
