@@ -23,6 +23,7 @@ import numpy as np
 
 import xpnet
 from xpnet.bench import _operands, gemm_shapes
+from xpnet.step import TrainingStep
 
 SIZES = (784, 512, 512, 10)
 
@@ -85,9 +86,9 @@ def measure(M, repeats, sizes=SIZES):
     y = rng.integers(0, sizes[-1], M)
     Y = np.eye(sizes[-1], dtype=np.float32)[y]
     opt = xpnet.SGD(0.01, momentum=0.9)
-    Xd, Yd = net._batch(X, y)
+    Xd, Yd = net.prepare(X, y)
     operands = _operands(net.backend, net.dtype, gemm_shapes(tuple(sizes), M), rng)
-    ours = lambda: net._step(Xd, Yd, opt, M)  # noqa: E731
+    ours = lambda: TrainingStep(net, opt, n=M).update(Xd, Yd)  # noqa: E731
     theirs = lambda: plain.step(X, Y)  # noqa: E731
     gemms = lambda: [a @ b for a, b in operands]  # noqa: E731
     # the same maths: after one step each, the parameters agree

@@ -54,9 +54,9 @@ def main():
     net = xpnet.Network(sizes, hidden="relu", backend="numpy", seed=0)
     xp = net.xp
     rng = np.random.default_rng(0)
-    X, Y = net._batch(rng.random((M, sizes[0])), rng.integers(0, sizes[-1], M))
+    X, Y = net.prepare(rng.random((M, sizes[0])), rng.integers(0, sizes[-1], M))
     opt = xpnet.SGD(0.01, momentum=0.9)
-    spare = xpnet.SGD(0.01, momentum=0.9)  # updates the copies without touching opt's state
+    spare = xpnet.SGD(0.01, momentum=0.9).bind(net.backend)  # updates copies, not opt's state
     dense = net.dense_layers
     # the inputs A and errors D each layer sees, with realistic shapes and values
     A = [X]
@@ -67,9 +67,9 @@ def main():
     Zs.insert(0, X @ dense[0].W)
     D = [rng.random((M, d.fan_out), dtype=np.float32) for d in dense]
     hidden = list(zip(Zs[:-1], [d.b for d in dense[:-1]]))
-    grads = [g for pair in net.gradients(X, Y) for g in pair]
-    params = net.parameters()
-    n_params = sum(int(q.size) for q in params)
+    grads = net.loss_and_grads(X, Y)[1]
+    params = net.named_parameters()
+    n_params = sum(int(q.size) for q in params.values())
     h = len(dense) - 1
     hl = f"{h} layer" + ("s" if h > 1 else "")
     kernels, relu = net.backend.kernels, dense[0].activation
@@ -77,7 +77,7 @@ def main():
     # input get fresh copies, whose cost is timed apart and taken off
     relu_backward = [kernels.bias_activation(xp, Z.copy(), b, relu)[1] for Z, b in hidden]
     pool = rng.random((POOL, sizes[0]), dtype=np.float32)   # a training set of MNIST's size
-    pool_Y = net._targets(rng.integers(0, sizes[-1], POOL), POOL)
+    pool_Y = net.targets(rng.integers(0, sizes[-1], POOL), POOL)
     order = rng.permutation(POOL)
     starts = itertools.cycle(range(0, POOL - M + 1, M))
 
@@ -86,7 +86,8 @@ def main():
         idx = order[s:s + M]
         return kernels.take_rows(xp, pool, idx), kernels.take_rows(xp, pool_Y, idx)
 
-    copies = lambda: ([q.copy() for q in params], [g.copy() for g in grads])  # noqa: E731
+    copies = lambda: ({k: q.copy() for k, q in params.items()},  # noqa: E731
+                      {k: g.copy() for k, g in grads.items()})
     parts = {
         "whole step": training_step(net, opt, M, rng),
         "batch gather (X and Y rows)": gather,
@@ -101,7 +102,7 @@ def main():
                                                         for e in D],
         "softmax + cross-entropy + error": lambda: kernels.output_error(xp, net.loss, Zs[-1],
                                                                         Y, -0.01),
-        "update": lambda: spare.step(xp, *copies(), scaled=True, kernels=kernels),
+        "update": lambda: spare.apply(*copies()),
         "copies": copies,
     }
     rows = timed(parts)

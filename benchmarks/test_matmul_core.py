@@ -49,6 +49,7 @@ def test_dense_layer(benchmark, backend, dtype, batch, layer, op):
     xp = backend.xp
     A, W, D = operands(backend, dtype, batch, *layer)
     dense = xpnet.Dense(*layer, activation="relu")
+    dense.build(backend, backend.generator(0), backend.dtype(dtype))
     dense.set_params([W, backend.asarray(np.zeros(layer[1]), backend.dtype(dtype))])
     if op == "forward":
         fn = lambda: dense.forward(xp, A)  # noqa: E731

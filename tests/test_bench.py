@@ -48,8 +48,14 @@ def test_gemm_operands_have_the_steps_shapes_and_layouts():
                                       "input_grad2"]
 
 
+def relu_network(sizes, backend, dtype):
+    import xpnet
+
+    return xpnet.Network(sizes, hidden="relu", backend=backend, dtype=dtype, seed=0)
+
+
 def test_measure_reports_consistent_figures(backend):
-    r = bench.measure(backend, 8, repeats=2, sizes=(12, 6, 3), sample_seconds=0.005)
+    r = bench.measure(relu_network, backend, 8, repeats=2, sizes=(12, 6, 3), sample_seconds=0.005)
     flops = bench.step_flops((12, 6, 3), 8)
     assert r["backend"] == backend.name and r["batch_size"] == 8 and r["dtype"] == "float32"
     assert r["step_us"] > 0 and r["gemm_us"] > 0 and r["step_over_gemm"] > 0

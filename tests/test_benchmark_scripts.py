@@ -47,7 +47,8 @@ def test_profile_step_prints_every_part(monkeypatch, capsys):
     monkeypatch.setattr(profile_step, "timed", once)
     profile_step.main()
     table = capsys.readouterr().out
-    for part in ("whole step", "batch gather (X and Y rows)", "forward GEMMs (2)", "weight-gradient GEMMs (2)",
+    for part in ("whole step", "batch gather (X and Y rows)", "forward GEMMs (2)",
+                 "weight-gradient GEMMs (2)",
                  "input-gradient GEMMs (1)", "bias adds, ReLU masks (1 layer)",
                  "ReLU backward (1 layer)", "bias gradients (2 sums)",
                  "softmax + cross-entropy + error", "SGD-momentum update"):

@@ -218,3 +218,26 @@ def test_task_flag_forces_the_choice(tmp_path, capsys, data_dir):
                        "--epochs", "20", "--metrics-out", str(m))
     assert code == 0, err
     assert "test_r2" in metrics(m) and "test_accuracy" not in metrics(m)
+
+
+@pytest.mark.parametrize("library,kind", [("cupy", "nccl"), ("numpy", "mpi")])
+def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kind):
+    """--distributed auto decides by the backend that ``--backend auto`` resolves to, not by
+    the name asked for: NCCL on a GPU machine, with each rank on its own GPU."""
+    from xpnet import cli, comm
+
+    class Resolved:
+        name = library
+
+    class Ranks(comm.Communicator):
+        rank, size = 5, 8
+
+    picked = []
+    monkeypatch.setattr(cli, "resolve", lambda backend, device=None: Resolved())
+    monkeypatch.setattr(cli, "gpu_count", lambda: 4)
+    monkeypatch.setattr(comm, "get", lambda k: picked.append(k) or Ranks())
+    args = cli.build_parser().parse_args(["train", "--distributed"])
+    assert args.backend == "auto"
+    _, device = cli._communicator(args)
+    assert picked == [kind]
+    assert device == (5 % 4 if library == "cupy" else None)

@@ -36,10 +36,12 @@ def test_averaging_keeps_arrays_on_their_device(backend):
     """The per-step reduction packs gradients and cost into one buffer and unpacks them, on
     the backend's device, in its dtype."""
     xp = backend.xp
-    grads = [backend.asarray(np.ones((2, 3)), xp.float32), backend.asarray(np.ones(3), xp.float32)]
+    grads = {"W1": backend.asarray(np.ones((2, 3)), xp.float32),
+             "b1": backend.asarray(np.ones(3), xp.float32)}
     C = backend.asarray(np.asarray(0.5), xp.float32)
     out, cost = comm.averaging(comm.Single(), backend)(grads, C)
-    for g, h in zip(grads, out):
+    assert list(out) == ["W1", "b1"]
+    for g, h in zip(grads.values(), out.values()):
         assert h.device == g.device and h.dtype == g.dtype and tuple(h.shape) == tuple(g.shape)
     assert float(cost) == 0.5
 
@@ -52,16 +54,93 @@ def test_single_communicator_is_the_identity():
         comm.get("gloo")
 
 
-def test_one_rank_fit_equals_plain_fit(backend):
-    """The distributed code path with one rank changes nothing."""
+class ThreadRanks(comm.Communicator):
+    """``size`` ranks as threads of this process, meeting at a barrier: an in-process stand-in
+    for MPI whose collectives really combine what every rank contributes."""
+
+    name = "threads"
+
+    def __init__(self, rank, size, shared):
+        self.rank, self.size, self.shared = rank, size, shared
+
+    def _gather(self, value):
+        slots, barrier = self.shared["slots"], self.shared["barrier"]
+        slots[self.rank] = value
+        barrier.wait()
+        everyone = list(slots)
+        barrier.wait()   # nobody overwrites a slot before every rank has read them all
+        return everyone
+
+    def allreduce_sum(self, backend, buf):
+        host = [to_numpy(b) for b in self._gather(buf)]
+        return backend.asarray(np.sum(host, axis=0), buf.dtype)
+
+    def broadcast(self, backend, buf):
+        return backend.asarray(to_numpy(self._gather(buf)[0]), buf.dtype, copy=True)
+
+    def allreduce_host(self, values):
+        return np.sum(self._gather(np.asarray(values, dtype=np.float64)), axis=0).tolist()
+
+
+def fit_on_threads(size, make, X, y, **kwargs):
+    """Rank 0's network and history after fitting on ``size`` thread ranks."""
+    import threading
+
+    shared = {"slots": [None] * size, "barrier": threading.Barrier(size, timeout=60)}
+    nets, histories, errors = [make() for _ in range(size)], [None] * size, []
+
+    def run(r):
+        try:
+            histories[r] = nets[r].fit(X, y, comm=ThreadRanks(r, size, shared), **kwargs)
+        except Exception as exc:   # noqa: BLE001 - reported below
+            errors.append(exc)
+            shared["barrier"].abort()
+
+    threads = [threading.Thread(target=run, args=(r,)) for r in range(size)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    return nets[0], histories[0]
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_data_parallel_ranks_equal_one_process(size):
+    """Rank 0's initial weights broadcast, each global batch split across the ranks, the
+    gradients summed by the communicator: the weights and the history equal one process's
+    with the same global batch (float64, up to summation order)."""
+    X = np.random.default_rng(0).normal(size=(90, 2))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+
+    def make(seed=0):
+        return xpnet.Network([2, 6, 2], hidden="tanh", backend="numpy", dtype="float64",
+                             l2=0.05, seed=seed)
+
+    kwargs = dict(epochs=3, batch_size=24, optimizer="momentum", learning_rate=0.1,
+                  progress=False)
+    one = make()
+    h1 = one.fit(X, y, **kwargs)
+    # every rank but 0 starts elsewhere: the broadcast must bring them to rank 0's weights
+    many, hn = fit_on_threads(size, make, X, y, **kwargs)
+    for p, q in zip(one.parameters(), many.parameters()):
+        np.testing.assert_allclose(to_numpy(q), to_numpy(p), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hn.loss, h1.loss, rtol=1e-10)
+    assert hn.accuracy == h1.accuracy
+
+
+def test_the_thread_ranks_would_see_a_missing_reduction(monkeypatch):
+    """The comparison above can fail: with the gradient sum left out, each rank trains on its
+    own slice and the weights part from one process's."""
     X = np.random.default_rng(0).normal(size=(60, 2))
     y = (X[:, 0] > 0).astype(int)
-    a = xpnet.Network([2, 4, 2], backend=backend, dropout=0.2, seed=0)
-    b = xpnet.Network([2, 4, 2], backend=backend, dropout=0.2, seed=0)
-    a.fit(X, y, epochs=2, batch_size=8, progress=False)
-    b.fit(X, y, epochs=2, batch_size=8, progress=False, comm=comm.Single())
-    for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(to_numpy(p), to_numpy(q))
+    make = lambda: xpnet.Network([2, 4, 2], backend="numpy", dtype="float64", seed=0)  # noqa: E731
+    kwargs = dict(epochs=2, batch_size=20, progress=False)
+    one = make()
+    one.fit(X, y, **kwargs)
+    monkeypatch.setattr(ThreadRanks, "allreduce_sum", lambda self, backend, buf: buf)
+    many, _ = fit_on_threads(2, make, X, y, **kwargs)
+    assert not np.allclose(to_numpy(many.parameters()[0]), to_numpy(one.parameters()[0]))
 
 
 def mpi_or_skip():

@@ -266,14 +266,16 @@ def test_checkpoints_and_early_stopping_stay_within_the_budget(host_reads, tmp_p
 
 def test_the_read_counter_sees_a_read_in_the_step(host_reads, monkeypatch):
     """The budget test can fail: a float() of the cost inside the step is a read per step."""
-    original = xpnet.Network._step
+    from xpnet.step import TrainingStep
+
+    original = TrainingStep.update
 
     def reading_step(self, *args, **kwargs):
         C, out = original(self, *args, **kwargs)
         float(C)
         return C, out
 
-    monkeypatch.setattr(xpnet.Network, "_step", reading_step)
+    monkeypatch.setattr(TrainingStep, "update", reading_step)
     few, _ = reads_of_fit(host_reads, epochs=1, batch_size=48)    # 3 steps over 128 examples
     many, where = reads_of_fit(host_reads, epochs=1, batch_size=4)  # 32 steps
     assert many - few == 32 - 3, where

@@ -1,5 +1,6 @@
-"""xpnet's modules import one another in layers, never in a circle (function-level imports
-included; imports under ``if TYPE_CHECKING:`` are for annotations only and do not count)."""
+"""xpnet's modules import one another in layers, never in a circle (function-level imports and
+imports under ``if TYPE_CHECKING:`` included); the engine's parts talk through public names; and
+no function grows past a screenful."""
 
 from __future__ import annotations
 
@@ -15,16 +16,12 @@ def module_name(path: Path) -> str:
 
 
 def imports(path: Path) -> set[str]:
-    """The xpnet modules ``path`` imports at run time."""
+    """The xpnet modules ``path`` imports, at run time or for annotations."""
     tree = ast.parse(path.read_text())
     package = module_name(path) if path.name == "__init__.py" else \
         module_name(path).rsplit(".", 1)[0]
-    skip = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
-            and getattr(node.test, "id", None) == "TYPE_CHECKING" for n in ast.walk(node)}
     found = set()
     for node in ast.walk(tree):
-        if id(node) in skip:
-            continue
         if isinstance(node, ast.ImportFrom) and node.level:
             base = package.split(".")
             base = base[: len(base) - (node.level - 1)]
@@ -66,3 +63,70 @@ def test_no_import_cycles():
         if m not in state:
             visit(m, [m])
     assert not cycles, "import cycles: " + "; ".join(" -> ".join(c) for c in cycles)
+
+
+def private_reaches(path: Path) -> list[str]:
+    """Every ``obj._name`` in ``path`` where ``obj`` is not ``self``, ``cls`` or ``super()``;
+    a module's private name reached through the module (``os._exit``) is marked so."""
+    tree = ast.parse(path.read_text())
+    modules = {a.asname or a.name for node in ast.walk(tree)
+               if isinstance(node, (ast.Import, ast.ImportFrom)) for a in node.names}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") and \
+                not node.attr.startswith("__"):
+            owner = node.value
+            name = owner.id if isinstance(owner, ast.Name) else None
+            if name in ("self", "cls") or (isinstance(owner, ast.Call) and
+                                            getattr(owner.func, "id", None) == "super"):
+                continue
+            found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}"
+                         + (" (module)" if name in modules else ""))
+    return found
+
+
+def test_the_parts_talk_through_public_names():
+    """At most 6 reaches into another object's private members in all of src/xpnet (the
+    optional libraries' private helpers, each named here), and none into a model's."""
+    reaches = [r for p in sorted(SRC.rglob("*.py")) for r in private_reaches(p)]
+    into_models = [r for r in reaches if any(k in r for k in ("net.", "model.", "network_."))]
+    assert not into_models, into_models
+    assert len(reaches) <= 6, "\n".join(reaches)
+
+
+def test_the_private_reach_counter_sees_one():
+    import textwrap
+
+    probe = SRC.parent / "probe_private.py"
+    try:
+        probe.write_text(textwrap.dedent("""
+            def f(net, self):
+                return net._step(self._x)
+        """))
+        assert private_reaches(probe) == ["probe_private.py:3 net._step"]
+    finally:
+        probe.unlink()
+
+
+def long_functions(path: Path, limit: int = 80) -> list[str]:
+    tree = ast.parse(path.read_text())
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            if length > limit and node.name != "build_parser":   # the argparse declaration
+                out.append(f"{path.name}:{node.lineno} {node.name} ({length} lines)")
+    return out
+
+
+def test_no_function_is_longer_than_80_lines():
+    found = [f for p in sorted(SRC.rglob("*.py")) for f in long_functions(p)]
+    assert not found, found
+
+
+def test_the_engine_imports_no_concrete_model():
+    """The loop, the step, gradient checking, the callbacks and the benchmark see a model only
+    through xpnet.model.Model."""
+    for name in ("train", "step", "gradcheck", "bench", "callbacks", "io"):
+        deps = imports(SRC / f"{name}.py")
+        assert "xpnet.network" not in deps, f"{name}.py imports xpnet.network"

@@ -16,6 +16,7 @@ def test_dense_forward_backward_match_numpy(backend):
     rng = np.random.default_rng(0)
     x, w, b = rng.normal(size=(5, 4)), rng.normal(size=(4, 3)), rng.normal(size=3)
     layer = xpnet.Dense(4, 3, activation="tanh")
+    layer.build(backend, backend.generator(0), xp.float64)
     layer.set_params([backend.asarray(w, xp.float64), backend.asarray(b, xp.float64)])
     A, backprop = layer.forward(xp, backend.asarray(x, xp.float64))
     z = x @ w + b
@@ -32,6 +33,7 @@ def test_dense_forward_backward_match_numpy(backend):
 def test_dropout_is_inverted_and_identity_at_inference(backend):
     xp = backend.xp
     layer = xpnet.Dropout(0.25)
+    layer.build(backend, backend.generator(0), xp.float32)
     X = xp.ones((400, 50), dtype=xp.float32, device=backend.device)
     same, _ = layer.forward(xp, X, training=False)
     assert same is X
@@ -52,8 +54,13 @@ def test_dropout_masks_identical_across_cpu_backends(backend):
         pytest.skip("GPU masks come from the device generator by design")
     ref_be = xpnet.resolve("numpy")
     X = np.ones((8, 6), dtype=np.float32)
-    ref, _ = xpnet.Dropout(0.5).forward(ref_be.xp, ref_be.asarray(X), True, ref_be.generator(7))
-    got, _ = xpnet.Dropout(0.5).forward(backend.xp, backend.asarray(X), True, backend.generator(7))
+    def built(be):
+        layer = xpnet.Dropout(0.5)
+        layer.build(be, be.generator(0), be.xp.float32)
+        return layer
+
+    ref, _ = built(ref_be).forward(ref_be.xp, ref_be.asarray(X), True, ref_be.generator(7))
+    got, _ = built(backend).forward(backend.xp, backend.asarray(X), True, backend.generator(7))
     np.testing.assert_array_equal(to_numpy(ref), to_numpy(got))
 
 
@@ -67,3 +74,10 @@ def test_dropout_rate_range(rate):
 def test_dense_sizes(args):
     with pytest.raises((ValueError, TypeError), match="must be a positive integer"):
         xpnet.Dense(*args)
+
+
+def test_a_layer_used_before_it_is_built_says_how():
+    import array_api_compat.numpy as xp
+
+    with pytest.raises(RuntimeError, match="has not been built: add it to a Network"):
+        xpnet.Dense(3, 2).forward(xp, xp.ones((1, 3)), W=xp.ones((3, 2)), b=xp.zeros(2))

@@ -187,7 +187,8 @@ def test_float32_end_to_end(backend, out, loss):
         C = net.train_step(X_SMALL, Y, opt, n=100)
     assert C.dtype == net.xp.float32
     assert all(p.dtype == net.xp.float32 for p in net.parameters())
-    assert all(s.dtype == net.xp.float32 for s in opt.state["m"] + opt.state["v"])
+    assert all(s.dtype == net.xp.float32 for slot in ("m", "v")
+               for s in opt.state[slot].values())
     assert all(g.dtype == net.xp.float32 for pair in net.gradients(X_SMALL, Y) for g in pair)
     assert net.forward(X_SMALL).dtype == net.xp.float32
 

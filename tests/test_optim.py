@@ -44,23 +44,32 @@ def reference(kind, lr, **kw):
 def test_updates_match_reference(backend, opt, kind, kw):
     dtype_or_skip(backend, "float64")
     xp = backend.xp
-    o = opt()
-    params = [backend.asarray(p, xp.float64, copy=True) for p in P0]
-    for gs in GRADS:
-        params = o.step(xp, params, [backend.asarray(g, xp.float64, copy=True) for g in gs])
+    o = opt().bind(backend)
+    params = {"W1": backend.asarray(P0[0], xp.float64, copy=True),
+              "b1": backend.asarray(P0[1], xp.float64, copy=True)}
+    for gs in GRADS:   # apply takes gradients times the optimizer's gradient_scale
+        grads = {k: backend.asarray(g * o.gradient_scale, xp.float64, copy=True)
+                 for k, g in zip(params, gs)}
+        params = o.apply(params, grads)
     want = reference(kind, o.learning_rate, **kw)
-    for got, w in zip(params, want):
+    assert o.t == len(GRADS) and all(set(s) == {"W1", "b1"} for s in o.state.values())
+    for got, w in zip(params.values(), want):
         assert got.dtype == xp.float64
         np.testing.assert_allclose(to_numpy(got), w, rtol=1e-12)
 
 
 def test_state_keeps_dtype(backend):
     xp = backend.xp
-    o = xpnet.Adam()
-    params = [backend.asarray(P0[0], xp.float32, copy=True)]
-    params = o.step(xp, params, [backend.asarray(GRADS[0][0], xp.float32)])
-    assert params[0].dtype == xp.float32
-    assert all(s.dtype == xp.float32 for s in o.state["m"] + o.state["v"])
+    o = xpnet.Adam().bind(backend)
+    params = {"W": backend.asarray(P0[0], xp.float32, copy=True)}
+    params = o.apply(params, {"W": backend.asarray(GRADS[0][0], xp.float32)})
+    assert params["W"].dtype == xp.float32
+    assert all(s["W"].dtype == xp.float32 for s in o.state.values())
+
+
+def test_an_unbound_optimizer_says_how_to_bind_it():
+    with pytest.raises(RuntimeError, match=r"call optimizer.bind\(backend\) first"):
+        xpnet.SGD(0.1).apply({"W": np.ones(2)}, {"W": np.ones(2)})
 
 
 def test_names_and_validation():

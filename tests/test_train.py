@@ -107,7 +107,7 @@ def test_divergence_names_epoch_and_step(tmp_path, backend):
 def test_interrupt_returns_history_so_far(backend):
     X, y = blobs(64)
 
-    class Interrupt:
+    class Interrupt(xpnet.Callback):
         def on_epoch_end(self, net, epoch, logs):
             if epoch == 2:
                 raise KeyboardInterrupt
@@ -118,7 +118,7 @@ def test_interrupt_returns_history_so_far(backend):
     assert "interrupted" in out.getvalue()
 
 
-class StopAt:
+class StopAt(xpnet.Callback):
     def __init__(self, epoch):
         self.epoch = epoch
 
@@ -146,6 +146,63 @@ def test_resume_continues_exactly(tmp_path, backend, optimizer):
     assert h.epoch == [1, 2, 3, 4, 5] and h.loss == pytest.approx(h_full.loss, rel=1e-12)
     for p, q in zip(full.parameters(), second.parameters()):
         np.testing.assert_array_equal(to_numpy(q), to_numpy(p))
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_checkpoints_of_the_positional_layout_keep_resuming(tmp_path, optimizer):
+    """Checkpoints written before optimizer state was keyed by parameter name stored it as
+    ``opt.<slot>.<i>`` with a count per slot; they resume to the same weights as the named
+    layout."""
+    import json
+
+    X, y = blobs()
+    kwargs = dict(epochs=4, batch_size=16, optimizer=optimizer, learning_rate=0.02,
+                  progress=False)
+    ck = tmp_path / "named.npz"
+    net_for(dropout=0.2).fit(X, y, checkpoint=ck, callbacks=[StopAt(2)], **kwargs)
+    with np.load(ck) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    header = json.loads(arrays["header"].tobytes())
+    meta = header["training"]["optimizer_state"]
+    order = ["W1", "b1", "W2", "b2"]
+    old = {}
+    for slot, names in meta.pop("slots").items():
+        for name in names:
+            old[f"opt.{slot}.{order.index(name)}"] = arrays.pop(f"opt.{slot}.{name}")
+    meta["keys"] = {slot: 4 for slot in ("velocity",) if optimizer == "momentum"} or \
+        {"m": 4, "v": 4}
+    arrays.update(old, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8))
+    legacy = tmp_path / "positional.npz"
+    np.savez(legacy, **arrays)
+    a, b = net_for(seed=5, dropout=0.2), net_for(seed=6, dropout=0.2)
+    a.fit(X, y, resume=ck, **kwargs)
+    b.fit(X, y, resume=legacy, **kwargs)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_array_equal(to_numpy(q), to_numpy(p))
+
+
+def test_callbacks_must_be_callback_objects():
+    X, y = blobs(16)
+
+    class Duck:
+        def on_epoch_end(self, net, epoch, logs):
+            return False
+
+    with pytest.raises(TypeError, match="subclass xpnet.Callback"):
+        net_for().fit(X, y, epochs=1, callbacks=[Duck()], progress=False)
+    with pytest.raises(TypeError, match="a list of xpnet.Callback objects"):
+        net_for().fit(X, y, epochs=1, callbacks=xpnet.EarlyStopping(), progress=False)
+
+
+def test_empty_and_mismatched_data_say_what_is_wrong():
+    net = net_for()
+    with pytest.raises(ValueError, match=r"X has no examples \(0 rows\)"):
+        net.fit(np.zeros((0, 2)), np.zeros(0, dtype=int), progress=False)
+    with pytest.raises(ValueError, match="X has 4 examples but Y has 3"):
+        net.fit(np.zeros((4, 2)), np.zeros(3, dtype=int), progress=False)
+    with pytest.raises(TypeError, match="validation_data must be a pair"):
+        net.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), validation_data=np.zeros((2, 2)),
+                progress=False)
 
 
 def test_resume_rejects_plain_model_and_other_architecture(tmp_path):

@@ -27,6 +27,9 @@ from typing import Any
 import numpy as np
 
 from .backend import BACKENDS, Backend, BackendError, resolve
+from .model import Model
+from .optim import SGD
+from .step import TrainingStep, batch_bounds
 
 SIZES = (784, 512, 512, 10)
 BATCHES = (32, 128, 512, 2048)
@@ -74,17 +77,16 @@ POOL = 60_000
 """Rows of the synthetic training set a timed step draws its batches from: MNIST's."""
 
 
-def training_step(net: Any, optimizer: Any, M: int, rng: np.random.Generator,
+def training_step(model: Model, optimizer: Any, M: int, rng: np.random.Generator,
                   rows: int = POOL) -> Callable[[], Any]:
-    """A function that runs one :class:`~xpnet.step.TrainingStep` of ``net`` per call, on the
+    """A function that runs one :class:`~xpnet.step.TrainingStep` of ``model`` per call, on the
     next batch of ``M`` rows of a seeded permutation of a random training set of ``rows`` rows
-    (integer labels, one-hot on the device), as a fit runs it."""
-    from .step import TrainingStep, batch_bounds
-
-    be, n = net.backend, max(rows, M)
-    X = be.asarray(rng.random((n, net.n_inputs), dtype=np.float32), net.dtype)
-    Y = net._targets(be.asarray(rng.integers(0, net.n_outputs, n)), n)
-    step = TrainingStep(net, optimizer, X, Y)
+    (integer labels, one-hot on the device), as a fit runs it. ``model`` is a classifier whose
+    first layer takes ``n_inputs`` features and whose last gives ``n_outputs`` classes."""
+    be, n = model.backend, max(rows, M)
+    n_in, n_out = model.n_inputs, model.n_outputs   # type: ignore[attr-defined]
+    X, Y = model.prepare(rng.random((n, n_in), dtype=np.float32), rng.integers(0, n_out, n))
+    step = TrainingStep(model, optimizer, X, Y)
     order = be.asarray(rng.permutation(n))
     bounds = itertools.cycle(batch_bounds(n - n % M, M))   # full batches only
 
@@ -95,18 +97,21 @@ def training_step(net: Any, optimizer: Any, M: int, rng: np.random.Generator,
     return one
 
 
-def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
-            sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1) -> dict[str, Any]:
+MakeModel = Callable[[list[int], Backend, str], Model]
+"""Builds the ReLU classifier timed: ``make_model(sizes, backend, dtype)`` (the command line
+passes ``xpnet.Network``'s)."""
+
+
+def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float32",
+            repeats: int = 7, sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1
+            ) -> dict[str, Any]:
     """Median step time, median time of its GEMMs alone, and the median of their per-repeat
     ratio, from interleaved repeats of about ``sample_seconds`` each."""
-    from .network import Network
-    from .optim import SGD
-
     xp = backend.xp
-    net = Network(list(sizes), hidden="relu", backend=backend, dtype=dtype, seed=0)
+    net = make_model(list(sizes), backend, dtype)
     rng = np.random.default_rng(0)
     step = training_step(net, SGD(0.01, momentum=0.9), M, rng)
-    operands = _operands(backend, net.dtype, gemm_shapes(sizes, M), rng)
+    operands = _operands(backend, backend.dtype(dtype), gemm_shapes(sizes, M), rng)
 
     def gemms() -> None:
         for a, b in operands:
@@ -131,7 +136,7 @@ def measure(backend: Backend, M: int, dtype: str = "float32", repeats: int = 7,
     }
 
 
-def main(args: Any) -> int:
+def main(args: Any, make_model: MakeModel) -> int:
     names = args.backend or [b for b in BACKENDS if b != "array_api_strict"]
     batches = args.batch_sizes or list(BATCHES)
     sizes = tuple(args.sizes or SIZES)
@@ -155,7 +160,7 @@ def main(args: Any) -> int:
     rows = []
     for backend in backends:
         for M in batches:  # each row as soon as it is measured: a large batch takes seconds
-            r = measure(backend, M, args.dtype, args.repeats, sizes)
+            r = measure(make_model, backend, M, args.dtype, args.repeats, sizes)
             rows.append(r)
             print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} "
                   f"{r['gemm_us']:>10.1f} {r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}",

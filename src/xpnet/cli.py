@@ -7,18 +7,20 @@ with status 2; ``--debug`` shows the traceback instead.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import __version__, activations, datasets, init, losses, optim, recipes, schedules
-from .backend import BackendError, available, gpu_count, to_numpy
+from .backend import BackendError, available, gpu_count, resolve, to_numpy
 from .errors import DataError, ModelFileError, TrainingDiverged
 from .metrics import regression_scores
 
@@ -191,24 +193,50 @@ def _load_dataset(args: argparse.Namespace) -> datasets.Dataset:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from . import io, network
-    from .callbacks import EarlyStopping
-    from .network import Network
-    from .preprocess import Scaler
-    from .train import cross_validate, fit
+    """``xpnet train``: check the request, read a checkpoint once, load the data, then either
+    cross-validate or fit, test, save, plot and write metrics."""
+    _preflight(args)
+    comm, device = _communicator(args)
+    ck = _read_resume(args.resume)
+    opts = _settings(args, ck, comm, device)
+    ds = _load_dataset(opts)
+    plan = _Plan.make(opts, ds, ck)
+    if opts.cv:
+        return _cross_validation(opts, plan, ds)
+    X_train, y_train, X_test, y_test = _train_test(opts, ds)
+    net = _model(opts, plan, ds, ck, X_train)
+    history, seconds = _fit(opts, plan, net, X_train, y_train, ds, comm, ck)
+    metrics: dict[str, Any] = {
+        "dataset": ds.name, "xpnet_version": __version__, "epochs": len(history.epoch),
+        "train_seconds": seconds, "history": history.as_dict(), "network": net.config(),
+        "backend": net.backend.describe(), "optimizer": plan.optimizer.config()}
+    X_test_scaled = _test(opts, plan, net, X_test, y_test, history, seconds, metrics)
+    if opts.save:
+        _say(opts, f"saved model to {net.save(opts.save)}")
+    if opts.plot:
+        from . import plot
 
+        written = plot.all_figures(opts.plot, net, history, X_test_scaled,
+                                   None if plan.regression else y_test, X_test, ds.image_shape)
+        _say(opts, f"wrote {', '.join(str(p) for p in written)}")
+    _write_metrics(opts, metrics)
+    return _interrupted(opts, history)
+
+
+def _preflight(args: argparse.Namespace) -> None:
+    """Refuse, before any work, what would fail only after training."""
     if args.plot:
         from . import plot
 
         try:
-            plot._pyplot()  # fail now, not after training, when matplotlib is missing
+            plot.pyplot()  # fail now, not after training, when matplotlib is missing
         except ImportError as exc:
             raise UsageError(str(exc)) from None
     if args.save and Path(args.save).suffix == ".safetensors":
         from . import safetensors_file
 
         try:
-            safetensors_file._library()  # likewise for the safetensors library
+            safetensors_file.library()  # likewise for the safetensors library
         except ImportError as exc:
             raise UsageError(str(exc)) from None
     if args.cv and args.distributed:
@@ -217,164 +245,254 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise UsageError("--cv estimates accuracy only; train without --cv to --save a model")
     if args.cv == 1:
         raise UsageError("--cv needs K >= 2 folds")
-    comm = _communicator(args)
-    if not comm.is_root:
-        args.quiet = True   # only rank 0 prints, writes metrics, checkpoints and saves
-        args.save = args.metrics_out = args.plot = None
-    state = None
-    if args.resume:
-        header, _ = io.read(args.resume)
-        state = header.get("training")
-        if state is None:
-            raise UsageError(f"{args.resume}: a model file, not a checkpoint")
-    saved = state.get("fit", {}) if state is not None else {}
-    # the data a resumed run continues on, unless named again
+    if args.early_stopping and not args.validation_split:
+        raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
+    if args.checkpoint_every and not (args.checkpoint or args.resume or args.save):
+        raise UsageError("--checkpoint-every needs --checkpoint PATH or --save PATH")
+
+
+def _read_resume(path: str | None) -> Any:
+    """The checkpoint to resume from, read once (None without --resume)."""
+    if not path:
+        return None
+    from .train import read_checkpoint
+
+    try:
+        return read_checkpoint(path)
+    except ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argparse.Namespace:
+    """The command's options with everything the flags leave open filled in: the data a
+    resumed run continues on unless named again, the device of this rank, and on ranks other
+    than 0 silence (only rank 0 prints, writes metrics, checkpoints and saves)."""
+    opts = argparse.Namespace(**vars(args))
+    saved = ck.state.get("fit", {}) if ck is not None else {}
     for name, default in (("dataset", "mnist"), ("label_column", -1), ("test_split", None),
                           ("seed", 0), ("task", "auto")):
-        if getattr(args, name) is None:
-            setattr(args, name, saved.get(name, default))
-    ds = _load_dataset(args)
-    recipe = recipes.for_dataset(ds)
-    recipe.update({k: v for k, v in saved.items() if k in ("epochs", "batch_size")})
+        if getattr(opts, name) is None:
+            setattr(opts, name, saved.get(name, default))
+    opts.saved_fit, opts.device, opts.comm = saved, device, comm
+    if not comm.is_root:
+        opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
+    return opts
 
-    # The recipe's regularisers belong to its architecture and optimizer: change those and
-    # they fall back to none (so "--hidden 30 ... --lr 3.0" is the plain textbook network).
-    if state is None and (args.hidden is not None or args.activation is not None):
-        recipe.update(dropout=0.0, l2=0.0)
-    if state is None and (args.optimizer is not None or args.lr is not None):
-        recipe.update(schedule="constant")
 
-    def pick(name: str) -> Any:
-        value = getattr(args, name)
-        return recipe.get(name) if value is None else value
+@dataclass
+class _Plan:
+    """What ``train`` settles from the flags, the dataset's recipe and a checkpoint: the
+    architecture, the cost, the optimizer and the schedule."""
 
-    regression = ds.task == "regression"
-    if regression and args.cv:
-        raise UsageError("--cv reports accuracy, and this label column is a real-valued target; "
-                         "train with a test split (--test-split) instead")
-    if regression:
-        n_out, output, loss = 1, args.output or "identity", args.loss or "mse"
-    else:
-        n_out, output, loss = recipes.head(ds.n_classes, args.output, args.loss)
-    hidden = pick("hidden")
-    dropout, l2 = pick("dropout"), pick("l2")
-    opt_name, lr = pick("optimizer"), pick("lr")
-    opt_kwargs = {"momentum": pick("momentum")} if opt_name in ("momentum", "nesterov") else {}
-    optimizer = optim.get(opt_name, lr, **opt_kwargs)
-    if state is not None:   # a resumed run continues with the checkpoint's optimizer
-        optimizer = optim.from_config(state["optimizer"])
-    epochs, batch_size = pick("epochs"), pick("batch_size")
-    scaling = args.scaling or ds.scaling
-    sched = schedules.get(pick("schedule"), epochs=epochs)
+    opts: argparse.Namespace
+    recipe: dict[str, Any]
+    n_features: int
+    regression: bool
+    n_out: int
+    output: str
+    loss: str
+    optimizer: optim.Optimizer
+    scaling: str
 
-    def make_network() -> Network:
-        return Network([ds.n_features, *hidden, n_out], hidden=pick("activation"),
-                       output=output, loss=loss, init=args.init, bias_init=args.bias_init,
-                       dropout=dropout, l2=l2, backend=args.backend, device=args.device,
-                       dtype=args.dtype, seed=args.seed)
+    def pick(self, name: str) -> Any:
+        """The flag's value when given, else the recipe's."""
+        value = getattr(self.opts, name)
+        return self.recipe.get(name) if value is None else value
 
-    metrics: dict[str, Any] = {"dataset": ds.name, "xpnet_version": __version__}
-    fit_kwargs = dict(epochs=epochs, batch_size=batch_size, schedule=sched,
-                      progress=not args.quiet, validation_split=args.validation_split)
-    if comm.size > 1:
-        fit_kwargs["comm"] = comm
-    if args.cv:
-        probe = make_network()
-        _say(args, f"{args.cv}-fold cross-validation of {probe!r} on {ds!r}")
-        t0 = time.perf_counter()
-        cv = cross_validate(make_network, ds.X_train, ds.y_train, args.cv, scaling=scaling,
-                            seed=args.seed, optimizer=optimizer, **fit_kwargs)
-        seconds = time.perf_counter() - t0
-        _say(args, f"cv accuracy {cv['mean']:.4f} +/- {cv['std']:.4f} "
-             f"(folds: {', '.join(f'{a:.3f}' for a in cv['fold_accuracy'])}) in {seconds:.1f}s")
-        metrics.update(cv_accuracy=cv["mean"], cv_std=cv["std"],
-                       cv_fold_accuracy=cv["fold_accuracy"], epochs=epochs,
-                       train_seconds=seconds, network=probe.config())
-        _write_metrics(args, metrics)
-        return 0
+    @classmethod
+    def make(cls, opts: argparse.Namespace, ds: datasets.Dataset, ck: Any) -> _Plan:
+        recipe = recipes.for_dataset(ds)
+        recipe.update({k: v for k, v in opts.saved_fit.items() if k in ("epochs", "batch_size")})
+        # The recipe's regularisers belong to its architecture and optimizer: change those and
+        # they fall back to none (so "--hidden 30 ... --lr 3.0" is the plain textbook network).
+        if ck is None and (opts.hidden is not None or opts.activation is not None):
+            recipe.update(dropout=0.0, l2=0.0)
+        if ck is None and (opts.optimizer is not None or opts.lr is not None):
+            recipe.update(schedule="constant")
+        regression = ds.task == "regression"
+        if regression and opts.cv:
+            raise UsageError("--cv reports accuracy, and this label column is a real-valued "
+                             "target; train with a test split (--test-split) instead")
+        if regression:
+            n_out, output, loss = 1, opts.output or "identity", opts.loss or "mse"
+        else:
+            n_out, output, loss = recipes.head(ds.n_classes, opts.output, opts.loss)
+        plan = cls(opts, recipe, ds.n_features, regression, n_out, output, loss,
+                   optim.SGD(), opts.scaling or ds.scaling)
+        name = plan.pick("optimizer")
+        kwargs = {"momentum": plan.pick("momentum")} if name in ("momentum", "nesterov") else {}
+        # a resumed run continues with the checkpoint's optimizer
+        plan.optimizer = (optim.get(name, plan.pick("lr"), **kwargs) if ck is None
+                          else optim.from_config(ck.state["optimizer"]))
+        return plan
 
+    @property
+    def epochs(self) -> int:
+        return int(self.pick("epochs"))
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.pick("batch_size"))
+
+    @property
+    def dropout(self) -> float:
+        return float(self.pick("dropout"))
+
+    @property
+    def l2(self) -> float:
+        return float(self.pick("l2"))
+
+    @functools.cached_property
+    def schedule(self) -> schedules.Schedule:
+        return schedules.get(self.pick("schedule"), epochs=self.epochs)
+
+    def network(self) -> Any:
+        from .network import Network
+
+        o = self.opts
+        return Network([self.n_features, *self.pick("hidden"), self.n_out],
+                       hidden=self.pick("activation"), output=self.output, loss=self.loss,
+                       init=o.init, bias_init=o.bias_init, dropout=self.dropout, l2=self.l2,
+                       backend=o.backend, device=o.device, dtype=o.dtype, seed=o.seed)
+
+    def fit_kwargs(self) -> dict[str, Any]:
+        o = self.opts
+        kwargs = dict(epochs=self.epochs, batch_size=self.batch_size, schedule=self.schedule,
+                      progress=not o.quiet, validation_split=o.validation_split)
+        if o.comm.size > 1:
+            kwargs["comm"] = o.comm
+        return kwargs
+
+
+def _cross_validation(opts: argparse.Namespace, plan: _Plan, ds: datasets.Dataset) -> int:
+    from .train import cross_validate
+
+    _say(opts, f"{opts.cv}-fold cross-validation of {plan.network()!r} on {ds!r}")
+    t0 = time.perf_counter()
+    cv = cross_validate(plan.network, ds.X_train, ds.y_train, opts.cv, scaling=plan.scaling,
+                        seed=opts.seed, optimizer=plan.optimizer, **plan.fit_kwargs())
+    seconds = time.perf_counter() - t0
+    _say(opts, f"cv accuracy {cv['mean']:.4f} +/- {cv['std']:.4f} "
+         f"(folds: {', '.join(f'{a:.3f}' for a in cv['fold_accuracy'])}) in {seconds:.1f}s")
+    _write_metrics(opts, {"dataset": ds.name, "xpnet_version": __version__,
+                          "cv_accuracy": cv["mean"], "cv_std": cv["std"],
+                          "cv_fold_accuracy": cv["fold_accuracy"], "epochs": plan.epochs,
+                          "train_seconds": seconds, "network": plan.network().config()})
+    return 0
+
+
+def _train_test(opts: argparse.Namespace, ds: datasets.Dataset) -> tuple[Any, Any, Any, Any]:
+    """The training rows and the test rows: the dataset's own test set, or a split of the
+    training file (``--test-split``, 0.2 by default)."""
     X_train, y_train, X_test, y_test = ds.X_train, ds.y_train, ds.X_test, ds.y_test
-    test_split = 0.2 if args.test_split is None else args.test_split
+    test_split = 0.2 if opts.test_split is None else opts.test_split
     if X_test is None and test_split:
-        X_train, y_train, X_test, y_test = datasets.split(X_train, y_train, test_split, args.seed)
+        X_train, y_train, X_test, y_test = datasets.split(X_train, y_train, test_split, opts.seed)
+    return X_train, y_train, X_test, y_test
 
-    if state is not None:
-        net = network.load(args.resume, backend=args.backend, device=args.device)
-        scaler = net.preprocessing
-    else:
-        net = make_network()
-        scaler = Scaler(scaling).fit(X_train)
-        net.preprocessing = scaler
-        net.class_names = None if regression else list(ds.class_names)
-    dtype = np.float64 if net.dtype_name == "float64" else np.float32
-    Xtr = scaler.transform(X_train, dtype)
-    _say(args, f"training {net!r} on {ds!r}"
+
+def _model(opts: argparse.Namespace, plan: _Plan, ds: datasets.Dataset, ck: Any,
+           X_train: Any) -> Any:
+    """A new network with its input scaling fitted on the training rows, or the checkpoint's."""
+    from .network import from_contents
+    from .preprocess import Scaler
+
+    if ck is not None:
+        return from_contents(ck.path, ck.header, ck.arrays, ck.shown, backend=opts.backend,
+                             device=opts.device)
+    net = plan.network()
+    net.preprocessing = Scaler(plan.scaling).fit(X_train)
+    net.class_names = None if plan.regression else list(ds.class_names)
+    return net
+
+
+def _fit(opts: argparse.Namespace, plan: _Plan, net: Any, X_train: Any, y_train: Any,
+         ds: datasets.Dataset, comm: Any, ck: Any) -> tuple[Any, float]:
+    from .callbacks import Callback, EarlyStopping
+    from .train import fit
+
+    Xtr = net.preprocessing.transform(X_train, _np_dtype(net))
+    _say(opts, f"training {net!r} on {ds!r}"
          + (f", data-parallel over {comm.size} {comm.name.upper()} ranks" if comm.size > 1
             else ""))
-    _say(args, f"  {net.backend.describe()}, optimizer {optimizer!r}, batch {batch_size}, "
-         f"{epochs} epochs" + (f", {sched.name} schedule" if sched.name != "constant" else "")
-         + (f", dropout {dropout}" if dropout else "") + (f", l2 {l2}" if l2 else ""))
-    checkpoint = args.checkpoint or args.resume or (
-        f"{args.save}.ckpt.npz" if args.save and args.checkpoint_every else None)
-    if args.checkpoint_every and checkpoint is None:
-        raise UsageError("--checkpoint-every needs --checkpoint PATH or --save PATH")
-    callbacks = [EarlyStopping(patience=args.early_stopping)] if args.early_stopping else []
-    if callbacks and not args.validation_split:
-        raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
+    _say(opts, f"  {net.backend.describe()}, optimizer {plan.optimizer!r}, batch "
+         f"{plan.batch_size}, {plan.epochs} epochs"
+         + (f", {plan.schedule.name} schedule" if plan.schedule.name != "constant" else "")
+         + (f", dropout {plan.dropout}" if plan.dropout else "")
+         + (f", l2 {plan.l2}" if plan.l2 else ""))
+    checkpoint = opts.checkpoint or opts.resume or (
+        f"{opts.save}.ckpt.npz" if opts.save and opts.checkpoint_every else None)
+    callbacks: list[Callback] = ([EarlyStopping(patience=opts.early_stopping)]
+                                 if opts.early_stopping else [])
+    where = Path(opts.dataset)   # a file or folder is recorded by its absolute path
+    notes = {"dataset": str(where.resolve()) if where.exists() else opts.dataset,
+             "label_column": opts.label_column, "test_split": opts.test_split,
+             "seed": opts.seed, "task": opts.task}
     t0 = time.perf_counter()
-    where = Path(args.dataset)   # a file or folder is recorded by its absolute path
-    notes = {"dataset": str(where.resolve()) if where.exists() else args.dataset,
-             "label_column": args.label_column, "test_split": args.test_split,
-             "seed": args.seed, "task": args.task}
-    history = fit(net, Xtr, y_train, optimizer=optimizer, callbacks=callbacks,
-                  checkpoint=checkpoint, checkpoint_every=args.checkpoint_every or 1,
-                  resume=args.resume, notes=notes, **fit_kwargs)
-    seconds = time.perf_counter() - t0
-    metrics.update(epochs=len(history.epoch), train_seconds=seconds,
-                   history=history.as_dict(), network=net.config(),
-                   backend=net.backend.describe(), optimizer=optimizer.config())
-    X_test_scaled = scaler.transform(X_test, dtype) if X_test is not None else None
-    if X_test is not None and regression:
-        assert y_test is not None
-        scores = regression_scores(y_test, to_numpy(net.forward(X_test_scaled))[:, 0])
+    history = fit(net, Xtr, y_train, optimizer=plan.optimizer, callbacks=callbacks,
+                  checkpoint=checkpoint, checkpoint_every=opts.checkpoint_every or 1,
+                  resume=ck, notes=notes, **plan.fit_kwargs())
+    opts.checkpoint_written = checkpoint
+    return history, time.perf_counter() - t0
+
+
+def _np_dtype(net: Any) -> Any:
+    return np.float64 if net.dtype_name == "float64" else np.float32
+
+
+def _test(opts: argparse.Namespace, plan: _Plan, net: Any, X_test: Any, y_test: Any,
+          history: Any, seconds: float, metrics: dict[str, Any]) -> Any:
+    """Score the trained network on the test rows (if any) into ``metrics``; returns the
+    scaled test inputs (for the plots)."""
+    if X_test is None:
+        return None
+    X = net.preprocessing.transform(X_test, _np_dtype(net))
+    after = f"after {len(history.epoch)} epochs in {seconds:.1f}s"
+    if plan.regression:
+        scores = regression_scores(y_test, to_numpy(net.forward(X))[:, 0])
         metrics.update({f"test_{k}": v for k, v in scores.items()})
-        _say(args, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
-             f"R^2 {scores['r2']:.4f} on {len(y_test)} examples after {len(history.epoch)} "
-             f"epochs in {seconds:.1f}s")
-    elif X_test is not None:
-        assert y_test is not None
-        pred = to_numpy(net.predict(X_test_scaled))
+        _say(opts, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
+             f"R^2 {scores['r2']:.4f} on {len(y_test)} examples {after}")
+    else:
+        pred = to_numpy(net.predict(X))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
-        _say(args, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
-             f"after {len(history.epoch)} epochs in {seconds:.1f}s")
-    if args.save:
-        path = net.save(args.save)
-        _say(args, f"saved model to {path}")
-    if args.plot:
-        from . import plot
-
-        written = plot.all_figures(args.plot, net, history, X_test_scaled,
-                                   None if regression else y_test, X_test, ds.image_shape)
-        _say(args, f"wrote {', '.join(str(p) for p in written)}")
-    _write_metrics(args, metrics)
-    return 130 if history.interrupted else 0
+        _say(opts, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
+             f"{after}")
+    return X
 
 
-def _communicator(args: argparse.Namespace) -> Any:
-    """The communicator for ``--distributed`` (a single process without it). With CuPy and
-    no --device, each rank takes the GPU ``rank % count``."""
+def _interrupted(opts: argparse.Namespace, history: Any) -> int:
+    """The exit status: 0, or for a run a signal stopped 130 (SIGINT) or 143 (SIGTERM), after
+    saying how to continue it."""
+    if not history.interrupted:
+        return 0
+    ck = opts.checkpoint_written
+    if ck and Path(ck).exists():
+        _say(opts, f"to continue: xpnet train --resume {ck}")
+    elif not ck:
+        _say(opts, "no checkpoint was asked for (--checkpoint PATH), so a rerun starts over")
+    return 143 if history.signal == "SIGTERM" else 130
+
+
+def _communicator(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The communicator for ``--distributed`` (a single process without it), and the device
+    this rank trains on. ``auto`` means NCCL when the backend *resolved* is CuPy (``auto`` on a
+    GPU machine included), MPI otherwise; with CuPy and no --device each rank takes the GPU
+    ``rank % count``."""
     from . import comm as comm_module
 
     if not getattr(args, "distributed", None):
-        return comm_module.Single()
+        return comm_module.Single(), args.device
+    library = resolve(args.backend, args.device).name
     kind = args.distributed
     if kind == "auto":
-        kind = "nccl" if args.backend == "cupy" else "mpi"
+        kind = "nccl" if library == "cupy" else "mpi"
     comm = comm_module.get(kind)
-    if args.backend == "cupy" and args.device is None and gpu_count():
-        args.device = comm.rank % gpu_count()
-    return comm
+    device = args.device
+    if library == "cupy" and device is None and gpu_count():
+        device = comm.rank % gpu_count()
+    return comm, device
 
 
 def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
@@ -514,8 +632,10 @@ def _blas() -> str:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import main as bench_main
+    from .network import Network
 
-    return bench_main(args)
+    return bench_main(args, lambda sizes, backend, dtype: Network(
+        sizes, hidden="relu", backend=backend, dtype=dtype, seed=0))
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict,

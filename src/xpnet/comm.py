@@ -195,15 +195,16 @@ def unpack(xp: Any, flat: Array, like: list[Array]) -> list[Array]:
 
 
 def averaging(comm: Communicator, backend: Backend) -> Any:
-    """The per-step reduction of data parallelism: this rank's gradients and cost, already
-    weighted by its share of the global batch (``Network._step``'s ``share``), summed over the
-    ranks in one all-reduce of one flat buffer. The result is the gradient and cost of the
-    global batch, as one process would compute them (up to summation order)."""
+    """The per-step reduction of data parallelism: this rank's gradients (by parameter name)
+    and cost, already weighted by its share of the global batch (:mod:`xpnet.step`), summed
+    over the ranks in one all-reduce of one flat buffer. The result is the gradient and cost
+    of the global batch, as one process would compute them (up to summation order)."""
     xp = backend.xp
 
-    def reduce(grads: list[Array], C: Array) -> tuple[list[Array], Array]:
-        flat = comm.allreduce_sum(backend, pack(xp, [*grads, xp.reshape(xp.asarray(C), (1,))]))
-        return unpack(xp, flat[:-1], grads), flat[-1]
+    def reduce(grads: dict[str, Array], C: Array) -> tuple[dict[str, Array], Array]:
+        like = list(grads.values())
+        flat = comm.allreduce_sum(backend, pack(xp, [*like, xp.reshape(xp.asarray(C), (1,))]))
+        return dict(zip(grads, unpack(xp, flat[:-1], like))), flat[-1]
 
     return reduce
 

@@ -51,97 +51,17 @@ def to_onnx(net: Any, path: str | Path | None = None) -> Any:
     written there atomically. The model passes ``onnx.checker.check_model(full_check=True)``
     before it is returned."""
     from . import __version__
-    from .layers import Dense
 
     onnx = _onnx()
-    helper, numpy_helper = onnx.helper, onnx.numpy_helper
-    np_dtype = np.float64 if net.dtype_name == "float64" else np.float32
-    elem = onnx.TensorProto.DOUBLE if np_dtype is np.float64 else onnx.TensorProto.FLOAT
-    nodes, inits = [], []
-
-    def const(name: str, value: Any, dtype: Any = np_dtype) -> str:
-        inits.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), name))
-        return name
-
-    current = "features"
-    scaler = net.preprocessing
-    if scaler is not None and scaler.kind != "none" and scaler.shift is not None:
-        if np.any(scaler.shift != 0):
-            nodes.append(helper.make_node("Sub", [current, const("scaling.shift", scaler.shift)],
-                                          ["scaling.centred"]))
-            current = "scaling.centred"
-        nodes.append(helper.make_node("Div", [current, const("scaling.scale", scaler.scale)],
-                                      ["scaling.out"]))
-        current = "scaling.out"
-    for i, layer in enumerate(net.layers):
-        if not isinstance(layer, Dense):
-            continue   # dropout: the identity at inference
-        W, b = const(f"layers.{i}.W", to_numpy(layer.W)), const(f"layers.{i}.b", to_numpy(layer.b))
-        nodes.append(helper.make_node("Gemm", [current, W, b], [f"layers.{i}.Z"]))
-        current = f"layers.{i}.Z"
-        act = layer.activation
-        A = f"layers.{i}.A"
-        if act.name in _PLAIN:
-            if _PLAIN[act.name] is not None:
-                nodes.append(helper.make_node(_PLAIN[act.name], [current], [A]))
-                current = A
-            continue
-        if act.name == "softmax":
-            nodes.append(helper.make_node("Softmax", [current], [A], axis=-1))
-        elif act.name == "leaky_relu":
-            slope = const(f"layers.{i}.alpha", [act.params["alpha"]])
-            nodes.append(helper.make_node("PRelu", [current, slope], [A]))
-        elif act.name == "elu":
-            alpha = float(act.params["alpha"])
-            if np_dtype is np.float32 or float(np.float32(alpha)) == alpha:
-                nodes.append(helper.make_node("Elu", [current], [A], alpha=alpha))
-            else:   # Relu(Z) + alpha * Min(Elu_1(Z), 0), alpha in float64
-                p = f"layers.{i}.elu"
-                nodes += [
-                    helper.make_node("Relu", [current], [f"{p}.pos"]),
-                    helper.make_node("Elu", [current], [f"{p}.unit"], alpha=1.0),
-                    helper.make_node("Min", [f"{p}.unit", const(f"{p}.zero", 0.0)],
-                                     [f"{p}.neg"]),
-                    helper.make_node("Mul", [f"{p}.neg", const(f"{p}.alpha", alpha)],
-                                     [f"{p}.scaled"]),
-                    helper.make_node("Add", [f"{p}.pos", f"{p}.scaled"], [A])]
-        else:
-            raise ValueError(f"no ONNX operator for the activation {act.name!r}")
-        current = A
-
-    k = net.n_outputs
-    classifier = net.is_classifier
-    outputs = []
-    if classifier:
-        nodes.append(helper.make_node("Identity", [current], ["probabilities"]))
-        if k == 1:   # p >= 0.5, as int64, one per row
-            nodes += [helper.make_node("GreaterOrEqual", [current, const("half", 0.5)],
-                                       ["label.positive"]),
-                      helper.make_node("Cast", ["label.positive"], ["label.column"],
-                                       to=onnx.TensorProto.INT64),
-                      helper.make_node("Squeeze", ["label.column", const("axis1", [1], np.int64)],
-                                       ["label.index"])]
-        else:
-            nodes.append(helper.make_node("ArgMax", [current], ["label.index"], axis=1,
-                                          keepdims=0))
-        label_type = onnx.TensorProto.INT64
-        if net.class_names is not None:
-            names = np.array([str(n) for n in net.class_names], dtype=object)
-            inits.append(numpy_helper.from_array(names, "class_names"))
-            nodes.append(helper.make_node("Gather", ["class_names", "label.index"], ["label"],
-                                          axis=0))
-            label_type = onnx.TensorProto.STRING
-        else:
-            nodes.append(helper.make_node("Identity", ["label.index"], ["label"]))
-        outputs = [helper.make_tensor_value_info("label", label_type, ["N"]),
-                   helper.make_tensor_value_info("probabilities", elem, ["N", k])]
-    else:
-        nodes.append(helper.make_node("Identity", [current], ["outputs"]))
-        outputs = [helper.make_tensor_value_info("outputs", elem, ["N", k])]
-
+    g = _Graph(onnx, np.float64 if net.dtype_name == "float64" else np.float32)
+    current = g.scaling("features", net.preprocessing)
+    current = g.layers(current, net.layers)
+    outputs = g.outputs(current, net)
+    helper = onnx.helper
     graph = helper.make_graph(
-        nodes, "xpnet", [helper.make_tensor_value_info("features", elem, ["N", net.n_inputs])],
-        outputs, initializer=inits)
+        g.nodes, "xpnet", [helper.make_tensor_value_info("features", g.elem,
+                                                          ["N", net.n_inputs])],
+        outputs, initializer=g.inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
                               ir_version=IR_VERSION, producer_name="xpnet",
                               producer_version=__version__,
@@ -150,3 +70,92 @@ def to_onnx(net: Any, path: str | Path | None = None) -> Any:
     if path is not None:
         write_bytes(Path(path), model.SerializeToString())
     return model
+
+
+class _Graph:
+    """The nodes and initialisers of the graph being built, in the network's dtype."""
+
+    def __init__(self, onnx: Any, np_dtype: Any):
+        self.onnx, self.helper, self.np_dtype = onnx, onnx.helper, np_dtype
+        self.elem = onnx.TensorProto.DOUBLE if np_dtype is np.float64 else onnx.TensorProto.FLOAT
+        self.nodes: list[Any] = []
+        self.inits: list[Any] = []
+
+    def const(self, name: str, value: Any, dtype: Any = None) -> str:
+        array = np.asarray(value, dtype=self.np_dtype if dtype is None else dtype)
+        self.inits.append(self.onnx.numpy_helper.from_array(array, name))
+        return name
+
+    def node(self, op: str, inputs: list[str], output: str, **attrs: Any) -> str:
+        self.nodes.append(self.helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    def scaling(self, current: str, scaler: Any) -> str:
+        """``(X - shift) / scale``, the input preprocessing the model carries."""
+        if scaler is None or scaler.kind == "none" or scaler.shift is None:
+            return current
+        if np.any(scaler.shift != 0):
+            current = self.node("Sub", [current, self.const("scaling.shift", scaler.shift)],
+                                "scaling.centred")
+        return self.node("Div", [current, self.const("scaling.scale", scaler.scale)],
+                         "scaling.out")
+
+    def layers(self, current: str, layers: list[Any]) -> str:
+        """``Gemm`` and the activation of each Dense layer (dropout is the identity)."""
+        from .layers import Dense
+
+        for i, layer in enumerate(layers):
+            if isinstance(layer, Dense):
+                W = self.const(f"layers.{i}.W", to_numpy(layer.W))
+                b = self.const(f"layers.{i}.b", to_numpy(layer.b))
+                current = self.node("Gemm", [current, W, b], f"layers.{i}.Z")
+                current = self.activation(current, layer.activation, f"layers.{i}")
+        return current
+
+    def activation(self, current: str, act: Any, prefix: str) -> str:
+        A = f"{prefix}.A"
+        if act.name in _PLAIN:
+            op = _PLAIN[act.name]
+            return current if op is None else self.node(op, [current], A)
+        if act.name == "softmax":
+            return self.node("Softmax", [current], A, axis=-1)
+        if act.name == "leaky_relu":
+            slope = self.const(f"{prefix}.alpha", [act.params["alpha"]])
+            return self.node("PRelu", [current, slope], A)
+        if act.name == "elu":
+            alpha = float(act.params["alpha"])
+            if self.np_dtype is np.float32 or float(np.float32(alpha)) == alpha:
+                return self.node("Elu", [current], A, alpha=alpha)
+            # Relu(Z) + alpha * Min(Elu_1(Z), 0), alpha in float64
+            p = f"{prefix}.elu"
+            pos = self.node("Relu", [current], f"{p}.pos")
+            unit = self.node("Elu", [current], f"{p}.unit", alpha=1.0)
+            neg = self.node("Min", [unit, self.const(f"{p}.zero", 0.0)], f"{p}.neg")
+            scaled = self.node("Mul", [neg, self.const(f"{p}.alpha", alpha)], f"{p}.scaled")
+            return self.node("Add", [pos, scaled], A)
+        raise ValueError(f"no ONNX operator for the activation {act.name!r}")
+
+    def outputs(self, current: str, net: Any) -> list[Any]:
+        """A classifier's ``label`` and ``probabilities``, or a regressor's ``outputs``."""
+        make, k = self.helper.make_tensor_value_info, net.n_outputs
+        if not net.is_classifier:
+            self.node("Identity", [current], "outputs")
+            return [make("outputs", self.elem, ["N", k])]
+        int64 = self.onnx.TensorProto.INT64
+        self.node("Identity", [current], "probabilities")
+        if k == 1:   # p >= 0.5, as int64, one per row
+            positive = self.node("GreaterOrEqual", [current, self.const("half", 0.5)],
+                                 "label.positive")
+            column = self.node("Cast", [positive], "label.column", to=int64)
+            self.node("Squeeze", [column, self.const("axis1", [1], np.int64)], "label.index")
+        else:
+            self.node("ArgMax", [current], "label.index", axis=1, keepdims=0)
+        label_type = int64
+        if net.class_names is not None:
+            names = np.array([str(n) for n in net.class_names], dtype=object)
+            self.inits.append(self.onnx.numpy_helper.from_array(names, "class_names"))
+            self.node("Gather", ["class_names", "label.index"], "label", axis=0)
+            label_type = self.onnx.TensorProto.STRING
+        else:
+            self.node("Identity", ["label.index"], "label")
+        return [make("label", label_type, ["N"]), make("probabilities", self.elem, ["N", k])]

@@ -7,39 +7,46 @@ both are far below the 1e-6 relative error a correct backward pass reaches.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .backend import BackendError, on_its_device, to_numpy
-from .network import Network
+from .model import Model
+
+
+class _Convertible(Model, Protocol):
+    def to(self, backend: Any = None, device: Any = None, dtype: str | None = None) -> Any:
+        ...
 
 
 @on_its_device
 def gradcheck(
-    net: Network, X: Any, Y: Any, *, eps: float = 1e-6, max_entries: int | None = 200,
+    model: _Convertible, X: Any, Y: Any, *, eps: float = 1e-6, max_entries: int | None = 200,
     seed: int = 0,
 ) -> float:
     """Largest relative error, over the parameter arrays, between backprop and central
-    differences of :meth:`Network.cost` (dropout off, so the cost is deterministic).
+    differences of the model's cost (in inference mode: dropout off, so the cost is
+    deterministic).
 
     The error of one array is ``||g_bp - g_fd|| / (||g_bp|| + ||g_fd||)`` over the checked
-    entries: all of them, or ``max_entries`` drawn at random from larger arrays. A network that
+    entries: all of them, or ``max_entries`` drawn at random from larger arrays. A model that
     is not float64 is checked on a float64 copy (finite differences in float32 measure rounding,
     not correctness). Values around 1e-9 mean the gradients are right; above 1e-4, wrong.
     """
-    if "float64" not in net.backend.dtypes():
+    if "float64" not in model.backend.dtypes():
         raise BackendError(
-            f"gradcheck compares in float64, which {net.backend.describe()} lacks; check a copy "
+            f"gradcheck compares in float64, which {model.backend.describe()} lacks; check a copy "
             "on a device that has it, e.g. gradcheck(net.to(backend='numpy'), X, Y)")
-    if net.dtype_name != "float64":
-        net = net.to(dtype="float64")
-    X, Y = net._batch(X, Y)
-    analytic = [g for pair in net.gradients(X, Y) for g in pair]
-    params = net.parameters()
+    if model.dtype_name != "float64":
+        model = model.to(dtype="float64")
+    X, Y = model.prepare(X, Y)
+    be = model.backend
+    _, analytic, _ = model.loss_and_grads(X, Y, training=False)
+    params = dict(model.named_parameters())
     pick = np.random.default_rng(seed)
     worst = 0.0
-    for k, (p, g) in enumerate(zip(params, analytic)):
+    for name, p in params.items():
         base = to_numpy(p).astype(np.float64)
         flat_idx = np.arange(base.size)
         if max_entries is not None and base.size > max_entries:
@@ -50,19 +57,11 @@ def gradcheck(
             for step in (eps, -eps):
                 trial = base.copy()
                 trial.flat[i] += step
-                _set(net, k, trial)
-                costs.append(net._objective(X, Y, training=False, n=None, grads=False)[0])
+                costs.append(model.loss_and_outputs(
+                    X, Y, params={**params, name: be.asarray(trial, p.dtype)})[0])
             numeric[j] = (float(costs[0]) - float(costs[1])) / (2 * eps)
-        _set(net, k, base)
-        exact = to_numpy(g).astype(np.float64).ravel()[flat_idx]
+        exact = to_numpy(analytic[name]).astype(np.float64).ravel()[flat_idx]
         scale = np.linalg.norm(exact) + np.linalg.norm(numeric)
         if scale > 0:
             worst = max(worst, float(np.linalg.norm(exact - numeric) / scale))
     return worst
-
-
-def _set(net: Network, k: int, value: np.ndarray) -> None:
-    layer = net.dense_layers[k // 2]
-    params = layer.params()
-    params[k % 2] = net.backend.asarray(value, net.dtype)
-    layer.set_params(params)

@@ -5,10 +5,11 @@ writes and reads the files; :func:`xpnet.network.load` builds a Network from wha
 The header (stored as the UTF-8 bytes of a uint8 array named ``header``) records the format and
 its version, the xpnet version, the architecture and cost, the dtype, the input preprocessing,
 the class names and, for a checkpoint, the training state. Parameters are ``p0, p1, ...`` in
-:meth:`Network.parameters` order; optimizer state arrays are ``opt.<name>.<i>``. Files are written
-to a temporary file beside the target and renamed into place, so a crash mid-write leaves the
-previous file intact. Loading uses ``allow_pickle=False`` and checks every shape against the
-header, so a file that is not what it claims is refused with :class:`ModelFileError`.
+:meth:`Network.parameters` order; optimizer state arrays are ``opt.<slot>.<parameter>``.
+Files are written to a temporary file beside the target and renamed into place, so a crash
+mid-write leaves the previous file intact. Loading uses ``allow_pickle=False`` and checks every
+shape against the header, so a file that is not what it claims is refused with
+:class:`ModelFileError`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -24,15 +25,26 @@ from . import safetensors_file
 from .atomic import atomic_write
 from .backend import to_numpy
 from .errors import ModelFileError
+from .model import Model
 
 if TYPE_CHECKING:
-    from .network import Network
+    from .preprocess import Scaler
+
+
+
+class Saved(Model, Protocol):
+    """What a model file records beside the :class:`~xpnet.model.Model`'s parameters and
+    architecture: the input preprocessing and the class names (None when absent)."""
+
+    preprocessing: Scaler | None
+    class_names: list[str] | None
+
 
 FORMAT = "xpnet-model"
 FORMAT_VERSION = 1
 
 
-def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = None,
+def save(net: Saved, path: str | Path, *, training: dict[str, Any] | None = None,
          extra_arrays: dict[str, Any] | None = None,
          estimator: dict[str, Any] | None = None) -> Path:
     """Write ``net`` (and, for a checkpoint, ``training`` state and ``extra_arrays``) to
@@ -42,7 +54,7 @@ def save(net: Network, path: str | Path, *, training: dict[str, Any] | None = No
     from . import __version__
 
     path = Path(path)
-    params = [to_numpy(p) for p in net.parameters()]
+    params = [to_numpy(p) for p in net.named_parameters().values()]
     for i, a in enumerate(params):
         if not np.all(np.isfinite(a)):
             raise ValueError(f"refusing to save {path}: parameter p{i} holds NaN or inf values")
@@ -126,7 +138,7 @@ def parameters(path: str | Path, arrays: dict[str, np.ndarray], shown: dict[str,
     params = []
     for i, expected in enumerate(like):
         name = shown.get(f"p{i}", f"parameter p{i}")
-        a = arrays.pop(f"p{i}", None)
+        a = arrays.get(f"p{i}")
         if a is None:
             raise ModelFileError(f"{path}: {name} is missing")
         if a.shape != tuple(expected.shape) or a.dtype.kind != "f":

@@ -17,7 +17,7 @@ from . import init as initialisers
 from .activations import Activation
 from .backend import Backend, Generator
 from .errors import positive_int
-from .kernels import PORTABLE, Kernels
+from .kernels import Kernels
 
 Array = Any
 
@@ -49,9 +49,12 @@ class Dense:
         self.bias_init = bias_init
         self.W: Array = None
         self.b: Array = None
+        self.kernels: Kernels | None = None
 
     def build(self, backend: Backend, rng: Generator, dtype: Any) -> None:
-        """Draw W and b on the host with ``rng`` and move them to the backend once."""
+        """Bind the backend's kernels, draw W and b on the host with ``rng`` and move them to
+        the backend once."""
+        self.kernels = backend.kernels
         W = initialisers.get(self.init)(rng.host, self.fan_in, self.fan_out, self.activation.name)
         b = initialisers.bias(rng.host, self.fan_out, self.bias_init)
         self.W = backend.xp.asarray(W, dtype=dtype, device=backend.device)
@@ -65,21 +68,24 @@ class Dense:
 
     def forward(
         self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
-        activate: bool = True, kernels: Kernels = PORTABLE,
+        activate: bool = True, W: Array = None, b: Array = None,
     ) -> tuple[Array, Any]:
         """``Z = X @ W + b`` and ``A = f(Z)``; with ``activate=False`` return ``Z`` and expect
-        ``dC/dZ`` in backprop (the network does this when the cost fuses with ``f``).
+        ``dC/dZ`` in backprop (the network does this when the cost fuses with ``f``). ``W`` and
+        ``b`` default to the layer's own.
 
         Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
         (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below). The element-wise
-        parts are the backend's ``kernels`` (:mod:`xpnet.kernels`).
+        parts are the kernels of the backend the layer was built on (:mod:`xpnet.kernels`).
         """
-        W = self.W
+        kernels = _bound(self)
+        W = self.W if W is None else W
+        b = self.b if b is None else b
         Z = X @ W
         if activate:
-            A, act_backprop = kernels.bias_activation(xp, Z, self.b, self.activation)
+            A, act_backprop = kernels.bias_activation(xp, Z, b, self.activation)
         else:
-            Z += self.b  # in place where the library allows it (augmented assignment)
+            Z += b  # in place where the library allows it (augmented assignment)
             A, act_backprop = Z, None
 
         def backprop(D: Array, input_grad: bool = True) -> tuple[Array, list[Array]]:
@@ -114,9 +120,11 @@ class Dropout:
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"dropout rate must be in [0, 1), not {rate}")
         self.rate = float(rate)
+        self.kernels: Kernels | None = None
 
     def build(self, backend: Backend, rng: Generator, dtype: Any) -> None:
-        """Dropout has no parameters."""
+        """Bind the backend's kernels (dropout has no parameters)."""
+        self.kernels = backend.kernels
 
     def params(self) -> list[Array]:
         return []
@@ -127,13 +135,12 @@ class Dropout:
 
     def forward(
         self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
-        kernels: Kernels = PORTABLE,
     ) -> tuple[Array, Any]:
         if not training or self.rate == 0.0:
             return X, lambda D, input_grad=True: (D, [])
         if rng is None:
             raise ValueError("Dropout needs a random generator in training mode")
-        Y, mask_backprop = kernels.dropout(xp, X, rng.uniform(tuple(X.shape), X.dtype),
+        Y, mask_backprop = _bound(self).dropout(xp, X, rng.uniform(tuple(X.shape), X.dtype),
                                            self.rate)
         return Y, lambda D, input_grad=True: (mask_backprop(D), [])
 
@@ -142,6 +149,14 @@ class Dropout:
 
     def __repr__(self) -> str:
         return f"Dropout({self.rate})"
+
+
+def _bound(layer: Dense | Dropout) -> Kernels:
+    """The kernels ``layer`` was built with; a layer used before it was built says how."""
+    if layer.kernels is None:
+        raise RuntimeError(f"{layer!r} has not been built: add it to a Network, or call "
+                           "layer.build(backend, backend.generator(seed), dtype) first")
+    return layer.kernels
 
 
 def from_config(cfg: dict[str, Any]) -> Dense | Dropout:

@@ -14,10 +14,13 @@ The array namespace is resolved once, when the network is built, and passed down
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from . import activations, export, io, losses, train
+import array_api_extra as xpx
+
+from . import activations, export, io, losses, optim, train
 from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
 from .errors import ModelFileError
 from .layers import Dense, Dropout, from_config
@@ -71,6 +74,8 @@ class Network:
         self.class_names: list[str] | None = None
         for layer in self.layers:
             layer.build(self.backend, self.rng, self.dtype)
+        # the parameters' names, W1, b1, W2, ..., with their layers, found once
+        self._named = [((f"W{i}", f"b{i}"), d) for i, d in enumerate(self.dense_layers, 1)]
 
     # ------------------------------------------------------------------ structure
     @property
@@ -103,6 +108,19 @@ class Network:
         """All parameters in order: [W_1, b_1, W_2, b_2, ...]."""
         return [p for layer in self.dense_layers for p in layer.params()]
 
+    def named_parameters(self) -> dict[str, Array]:
+        """Every parameter by name: ``{"W1": W_1, "b1": b_1, "W2": ...}`` (no copies)."""
+        out = {}
+        for (w, b), d in self._named:
+            out[w], out[b] = d.W, d.b
+        return out
+
+    def assign(self, params: Mapping[str, Array]) -> None:
+        """Take ``params`` (named as :meth:`named_parameters`, arrays of this backend) as the
+        parameters, as they are: the training step's hand-back, unchecked."""
+        for (w, b), d in self._named:
+            d.W, d.b = params[w], params[b]
+
     def set_parameters(self, params: list[Array]) -> None:
         """Replace every parameter (same order as :meth:`parameters`), moved to this backend."""
         dense = self.dense_layers
@@ -120,17 +138,20 @@ class Network:
             layer.set_params(new)
 
     # ------------------------------------------------------------------ data at the edge
-    def _inputs(self, X: Any) -> Array:
+    def inputs(self, X: Any) -> Array:
+        """``X`` as this network's array (examples, n_inputs) on its device, checked."""
         X = self.backend.asarray(X, self.dtype)
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (examples, features); got shape {tuple(X.shape)}")
+        if X.shape[0] == 0:
+            raise ValueError("X has no examples (0 rows)")
         if X.shape[1] != self.n_inputs:
             raise ValueError(
                 f"X has {X.shape[1]} features per example but the network expects {self.n_inputs}"
             )
         return X
 
-    def _targets(self, Y: Any, n_examples: int) -> Array:
+    def targets(self, Y: Any, n_examples: int) -> Array:
         """Targets as float rows (n, n_outputs): one-hot from integer labels (n,), a column
         from (n,) floats or labels when there is one output, else (n, k) as given."""
         xp, k = self.xp, self.n_outputs
@@ -138,8 +159,9 @@ class Network:
             Y = to_numpy(Y)
             Y = self.backend.asarray(Y, self.dtype if Y.dtype.kind == "f" else None)
         Y = self.backend.asarray(Y)
-        if Y.shape[0] != n_examples:
-            raise ValueError(f"X has {n_examples} examples but Y has {Y.shape[0]}")
+        if Y.ndim == 0 or Y.shape[0] != n_examples:
+            got = "a scalar" if Y.ndim == 0 else f"{Y.shape[0]}"
+            raise ValueError(f"X has {n_examples} examples but Y has {got}")
         integral = xp.isdtype(Y.dtype, ("integral", "bool"))
         if Y.ndim == 1 and integral and k > 1:
             lo, hi = int(xp.min(Y)), int(xp.max(Y))
@@ -147,8 +169,6 @@ class Network:
                 raise ValueError(
                     f"labels must be integers in [0, {k - 1}] for {k} outputs; found {lo}..{hi}"
                 )
-            import array_api_extra as xpx
-
             return xpx.one_hot(Y, k, dtype=self.dtype, xp=xp)
         Y = xp.astype(Y, self.dtype) if Y.dtype != self.dtype else Y
         if Y.ndim == 1 and k == 1:
@@ -159,77 +179,100 @@ class Network:
             )
         return Y
 
-    def _batch(self, X: Any, Y: Any) -> tuple[Array, Array]:
-        X = self._inputs(X)
-        return X, self._targets(Y, X.shape[0])
+    def prepare(self, X: Any, y: Any) -> tuple[Array, Array]:
+        """Inputs and targets on the device, checked (:meth:`inputs`, :meth:`targets`)."""
+        X = self.inputs(X)
+        return X, self.targets(y, X.shape[0])
 
     # ------------------------------------------------------------------ the maths
     @on_its_device
     def forward(self, X: Any) -> Array:
         """Output activations ``A_L`` (batch, n_outputs) in inference mode (no dropout)."""
-        A = self._inputs(X)
+        A = self.inputs(X)
         for layer in self.layers:
             A, _ = layer.forward(self.xp, A)
         return A
 
-    def _objective(
-        self, X: Array, Y: Array, *, training: bool, n: int | None, grads: bool,
-        scale: float = 1.0,
-    ) -> tuple[Array, list[tuple[Array, Array]] | None, Array]:
-        """The cost ``C`` (0-d array), ``[(dW, db), ...]`` by BP1-BP4 if asked (else None),
-        and the output layer's result: ``Z_L`` when the cost fuses with the output activation
-        (see :meth:`_classes`), ``A_L`` otherwise. The gradients come multiplied by ``scale``,
-        folded into the output error (backprop is linear in it), so scaling costs nothing."""
-        xp, loss, kernels = self.xp, self.loss, self.backend.kernels
-        layers = self.layers
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
-        fused = loss.fused(dense[-1].activation.name)
-        last = len(layers) - 1
-        backprops = []
-        A = X
+    def loss_and_outputs(self, X: Array, Y: Array, *, n: int | None = None, training: bool = False,
+             params: Mapping[str, Array] | None = None) -> tuple[Array, Array]:
+        """``(C, outputs)`` for a prepared batch: the cost ``C`` (0-d array, with the L2 term
+        ``lambda/(2n) sum W^2``, ``n`` the batch size unless given) and the output layer's
+        result, ``Z_L`` when the cost fuses with the output activation, else ``A_L``."""
+        C, _, out = self._objective(X, Y, training, n, False, 1.0, params)
+        return C, out
+
+    def loss_and_grads(self, X: Array, Y: Array, *, n: int | None = None, scale: float = 1.0,
+                       training: bool = True, params: Mapping[str, Array] | None = None
+                       ) -> tuple[Array, dict[str, Array], Array]:
+        """``(C, grads, outputs)``: :meth:`loss_and_outputs` and ``scale`` times its gradient
+        by BP1-BP4, ``{"W1": dC/dW_1, "b1": dC/db_1, ...}``. ``scale`` is folded into the
+        output error (backprop is linear in it), so it costs one pass over a (batch x outputs)
+        array."""
+        C, grads, out = self._objective(X, Y, training, n, True, scale, params)
+        assert grads is not None
+        return C, grads, out
+
+    def _objective(self, X: Array, Y: Array, training: bool, n: int | None, grads: bool,
+                   scale: float, params: Mapping[str, Array] | None
+                   ) -> tuple[Array, dict[str, Array] | None, Array]:
+        xp, loss, layers = self.xp, self.loss, self.layers
+        P = self.named_parameters() if params is None else params
+        fused = self.fused
+        n = X.shape[0] if n is None else n
+        names = iter(self._named)
+        backprops, A, last = [], X, len(layers) - 1
         for i, layer in enumerate(layers):
-            if i == last:  # the output layer is always Dense
-                A, bp = dense[-1].forward(xp, A, training, self.rng, activate=not fused,
-                                          kernels=kernels)
+            if isinstance(layer, Dense):
+                (w, b), _ = next(names)
+                A, bp = layer.forward(xp, A, training, self.rng, not fused or i < last,
+                                      P[w], P[b])
             else:
-                A, bp = layer.forward(xp, A, training, self.rng, kernels=kernels)
+                A, bp = layer.forward(xp, A, training, self.rng)
             backprops.append(bp)
-        # BP1: the cost C and, when gradients are wanted, the output error D (times scale:
-        # backprop is linear in D, so this (batch x outputs) array is the cheapest place)
-        D = None
+        # BP1: the cost C and, when gradients are wanted, the output error D (times scale)
+        kernels = self.backend.kernels
         if fused and grads:
             C, D = kernels.output_error(xp, loss, A, Y, scale)
         elif fused:
-            assert loss.from_logits is not None
-            C = loss.from_logits(xp, A, Y, False)[0]
+            C = loss.from_logits(xp, A, Y, False)[0]   # type: ignore[misc]
         else:
             C = loss.value(xp, A, Y)
             if grads:
                 D = loss.gradient(xp, A, Y)
                 D = D * scale if scale != 1.0 else D
-        n = X.shape[0] if n is None else n
+        Ws = [P[w] for (w, _), _ in self._named]
         if self.l2:
-            C = C + (self.l2 / (2 * n)) * sum(xp.sum(d.W * d.W) for d in dense)
+            C = C + (self.l2 / (2 * n)) * sum(xp.sum(W * W) for W in Ws)
         if not grads:
             return C, None, A
-        assert D is not None
         # BP2-BP4 layer by layer, down to the first Dense layer (whose input gradient nobody
         # needs, so its backprop skips that GEMM)
-        first = layers.index(dense[0])
-        out: list[tuple[Array, Array]] = []
+        first = next(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
+        pairs, k = [], len(Ws)
         for i in range(last, first - 1, -1):
             D, g = backprops[i](D, input_grad=i > first)
             if g:
-                out.append((g[0], g[1]))
-        out.reverse()
-        if self.l2:
-            decay = scale * self.l2 / n
-            out = [(dW + decay * d.W, db) for (dW, db), d in zip(out, dense)]
+                k -= 1
+                dW, db = g
+                if self.l2:   # the L2 term's gradient, (lambda/n) W, times the same scale
+                    dW = dW + (scale * self.l2 / n) * Ws[k]
+                pairs.append((self._named[k][0], dW, db))
+        out: dict[str, Array] = {}
+        for (w, b), dW, db in reversed(pairs):
+            out[w], out[b] = dW, db
         return C, out, A
 
-    def _classes(self, out: Array, logits: bool = False) -> Array:
-        """Class decisions from outputs (or targets): the row argmax, or ``out >= 0.5`` for a
-        single output (``Z >= 0`` when ``out`` holds logits, the same decision)."""
+    def decide(self, outputs: Array) -> Array:
+        """Class decisions from the outputs of :meth:`loss_and_outputs`: the row argmax, or for
+        a single output ``Z >= 0`` (logits) or ``A >= 0.5`` (probabilities), the same
+        decision."""
+        return self._classes(outputs, self.fused)
+
+    def target_classes(self, Y: Array) -> Array:
+        """The class of each target row (one-hot or a 0/1 column)."""
+        return self._classes(Y, False)
+
+    def _classes(self, out: Array, logits: bool) -> Array:
         xp = self.xp
         if out.shape[1] == 1:
             return xp.astype(out[:, 0] >= (0.0 if logits else 0.5), xp.int64)
@@ -245,8 +288,8 @@ class Network:
     def cost(self, X: Any, Y: Any, n: int | None = None) -> float:
         """The cost over (X, Y) as a Python float: the mean over the batch, plus
         ``lambda/(2n) sum W^2`` when ``l2`` is set (``n`` defaults to the batch size)."""
-        X, Y = self._batch(X, Y)
-        return float(self._objective(X, Y, training=False, n=n, grads=False)[0])
+        X, Y = self.prepare(X, Y)
+        return float(self.loss_and_outputs(X, Y, n=n)[0])
 
     @on_its_device
     def gradients(
@@ -255,47 +298,28 @@ class Network:
         """``[(dC/dW, dC/db), ...]``, one pair per Dense layer, each with the shape, dtype and
         device of its parameter: the gradient of :meth:`cost` (with ``training=True``, of the
         cost with dropout active, as a training step sees it)."""
-        X, Y = self._batch(X, Y)
-        grads = self._objective(X, Y, training=training, n=n, grads=True)[1]
-        assert grads is not None
-        return grads
+        X, Y = self.prepare(X, Y)
+        g = list(self.loss_and_grads(X, Y, n=n, training=training)[1].values())
+        return [(g[i], g[i + 1]) for i in range(0, len(g), 2)]
 
     @on_its_device
     def train_step(self, X: Any, Y: Any, optimizer: Any, n: int | None = None) -> Array:
-        """One forward pass, backward pass and update on the batch (X, Y), in training mode.
+        """One forward pass, backward pass and update on the batch (X, Y), in training mode:
+        the fit loop's :class:`~xpnet.step.TrainingStep` on one batch.
 
         Returns the batch cost as a 0-d array of the backend (not a Python float, so that a GPU
         need not wait for the step to finish); ``float(...)`` it when the value is needed.
         """
-        X, Y = self._batch(X, Y)
-        return self._step(X, Y, optimizer, n)[0]
+        from .step import TrainingStep
 
-    def _step(self, X: Array, Y: Array, optimizer: Any, n: int | None,
-              reduce: Any = None, share: float = 1.0) -> tuple[Array, Array]:
-        """One update on device arrays; returns the cost and the output (see _objective).
-
-        The gradients are computed already multiplied by the optimizer's ``gradient_scale``
-        and by ``share``, this process's fraction of a global batch; ``reduce(grads, C)`` then
-        sums both over the processes before the update (data parallelism,
-        :func:`xpnet.comm.averaging`)."""
-        C, grads, out = self._objective(X, Y, training=True, n=n, grads=True,
-                                        scale=optimizer.gradient_scale * share)
-        assert grads is not None
-        dense = self.dense_layers
-        flat = [g for pair in grads for g in pair]
-        if reduce is not None:
-            flat, C = reduce(flat, C * share)
-        new = optimizer.step(self.xp, [p for d in dense for p in (d.W, d.b)], flat, scaled=True,
-                             kernels=self.backend.kernels)
-        for i, layer in enumerate(dense):
-            layer.W, layer.b = new[2 * i], new[2 * i + 1]
-        return C, out
+        X, Y = self.prepare(X, Y)
+        return TrainingStep(self, optim.get(optimizer), n=n).update(X, Y)[0]
 
     @on_its_device
     def predict(self, X: Any) -> Array:
         """Class labels (batch,): the argmax of the outputs, or ``output >= 0.5`` when the
         network has a single (sigmoid) output."""
-        return self._classes(self.forward(X))
+        return self._classes(self.forward(X), False)
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""
@@ -428,9 +452,17 @@ def load_with_header(path: str | Path, backend: str | Backend = "auto", device: 
 
 def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
           ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
+    header, arrays, shown = io.read_any(path)
+    return from_contents(path, header, arrays, shown, backend, device, dtype), header, arrays
+
+
+def from_contents(path: str | Path, header: dict[str, Any], arrays: dict[str, Any],
+                  shown: dict[str, str], backend: str | Backend = "auto", device: Any = None,
+                  dtype: str | None = None) -> Network:
+    """The network a file's contents describe (:func:`xpnet.io.read_any`'s header, arrays and
+    shown names), for a caller that has read the file already (a resumed run)."""
     from .preprocess import Scaler
 
-    header, arrays, shown = io.read_any(path)
     try:
         net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
     except BackendError:
@@ -445,4 +477,4 @@ def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | No
         net.class_names = [str(n) for n in names] if names is not None else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
-    return net, header, arrays
+    return net

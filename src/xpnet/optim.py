@@ -1,16 +1,21 @@
 """Optimizers: mini-batch SGD (with momentum or Nesterov momentum) and Adam.
 
-``step(xp, params, grads)`` returns the updated parameters. Updates are written with augmented
-assignment (``p -= u``): that updates in place where the array library allows it (NumPy, CuPy,
-PyTorch, array-api-strict) and falls back to a new array where it does not (immutable arrays),
-so one line serves both; the caller stores what is returned. The gradients are consumed: a step
-may overwrite them (scaling ``g`` by the learning rate in its own memory saves a temporary as
-large as the parameter, and the update is memory-bound).
+An optimizer only updates: ``optimizer.apply(params, grads)`` takes the parameters and their
+gradients, both by name (``{"W1": ..., "b1": ...}``), and returns the updated parameters; its
+per-parameter state (velocities, moments) is kept under the same names, so it follows the
+parameters rather than their positions. It is bound to a backend once (:meth:`Optimizer.bind`,
+which the training step calls) and does its element-wise work with that backend's kernels
+(:mod:`xpnet.kernels`). :meth:`Optimizer.update` is the same update as a function of explicit
+state (parameters, gradients and state in; parameters and state out), the form a compiler can
+capture whole.
 
-:attr:`Optimizer.gradient_scale` lets the network fold a constant into backpropagation for
-free: backprop is linear in the output error, so multiplying that small (batch x outputs) array
-by ``s`` yields ``s * dW`` for every layer. SGD asks for ``s = -eta`` and then needs one pass
-fewer over every parameter; ``step(..., scaled=True)`` says the gradients arrive so scaled.
+**The gradient scale.** Backpropagation is linear in the output error, so multiplying that
+small (batch x outputs) array by a constant ``s`` yields ``s dC/dW`` for every parameter at
+almost no cost. Each optimizer names the ``s`` it wants as :attr:`Optimizer.gradient_scale`, and
+``apply`` and ``update`` take gradients already multiplied by it: SGD asks for ``s = -eta`` and
+then needs one pass fewer over every parameter; Adam, whose update is invariant to the gradient's
+scale only up to epsilon, asks for 1. The training step folds it in (:mod:`xpnet.step`); a
+caller of ``apply`` multiplies by it. Gradients are consumed: an update may overwrite them.
 
 L2 regularisation is not an optimizer option: it is part of the cost (``Network(l2=...)``), so
 its gradient ``(lambda/n) W`` arrives inside ``grads`` and plain SGD performs the classical
@@ -20,11 +25,17 @@ weight decay ``W <- (1 - eta lambda / n) W - eta dC0/dW``.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from .kernels import PORTABLE, Kernels
+if TYPE_CHECKING:
+    from .backend import Backend
+    from .kernels import Kernels
 
 Array = Any
+State = dict[str, dict[str, Array]]
+"""An optimizer's state: for each slot (``"velocity"``, ``"m"``, ``"v"``), an array per
+parameter name."""
 
 
 def _check_rate(name: str, value: float, upper: float | None = None) -> float:
@@ -36,50 +47,83 @@ def _check_rate(name: str, value: float, upper: float | None = None) -> float:
 
 
 class Optimizer:
-    """Base class: holds the learning rate and per-parameter state."""
+    """Base class: the learning rate, the step count ``t`` and the per-parameter state."""
 
     name = "optimizer"
+    #: the state slots this optimizer keeps for every parameter
+    slots: tuple[str, ...] = ()
 
     def __init__(self, learning_rate: float):
         self.learning_rate = _check_rate("learning_rate", learning_rate)
         if self.learning_rate == 0.0:
             raise ValueError("learning_rate must be > 0")
-        self.state: dict[str, list[Array]] = {}
+        self.state: State = {}
         self.t = 0  # steps taken
+        self.kernels: Kernels | None = None
+        self.xp: Any = None
 
-    #: the factor the network may fold into the gradients it hands to ``step(scaled=True)``
-    gradient_scale = 1.0
+    @property
+    def gradient_scale(self) -> float:
+        """The factor the gradients given to :meth:`apply` and :meth:`update` carry."""
+        return 1.0
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
-        """The updated parameters; ``kernels`` (the backend's, :mod:`xpnet.kernels`) do the
-        element-wise work."""
+    def bind(self, backend: Backend) -> Optimizer:
+        """Do the element-wise work with ``backend``'s kernels from now on; returns self."""
+        self.kernels, self.xp = backend.kernels, backend.xp
+        return self
+
+    def init_state(self, params: Mapping[str, Array]) -> State:
+        """Zero state for ``params``: each slot an array of zeros per parameter."""
+        self._kernels()
+        return {slot: {k: self.xp.zeros_like(p) for k, p in params.items()}
+                for slot in self.slots}
+
+    def apply(self, params: Mapping[str, Array], grads: Mapping[str, Array]
+              ) -> dict[str, Array]:
+        """One update: the new parameters (by name), from gradients multiplied by
+        :attr:`gradient_scale`; the state and ``t`` advance."""
+        if self.slots and not self.state:
+            self.state = self.init_state(params)
+        new, self.state = self.update(params, grads, self.state, self.t + 1)
+        self.t += 1
+        return new
+
+    def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+               t: int) -> tuple[dict[str, Array], State]:
+        """Step ``t`` (from 1) as a function of explicit state: ``(params, state)`` in, the
+        updated ``(params, state)`` out (arrays updated in place where the library allows)."""
         raise NotImplementedError
 
-    def _zeros(self, key: str, xp: Any, params: list[Array]) -> list[Array]:
-        if key not in self.state:
-            self.state[key] = [xp.zeros_like(p) for p in params]
-        return self.state[key]
+    def _kernels(self) -> Kernels:
+        if self.kernels is None:
+            raise RuntimeError(f"{self!r} is not bound to a backend: call "
+                               "optimizer.bind(backend) first (the training step does)")
+        return self.kernels
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "learning_rate": self.learning_rate}
 
-    def state_arrays(self) -> tuple[dict[str, int], dict[str, Array]]:
-        """The per-parameter state as named arrays (``opt.<key>.<i>``), for checkpoints."""
-        keys = {key: len(arrs) for key, arrs in self.state.items()}
-        arrays = {f"opt.{key}.{i}": a for key, arrs in self.state.items()
-                  for i, a in enumerate(arrs)}
-        return keys, arrays
+    def state_arrays(self) -> tuple[dict[str, list[str]], dict[str, Array]]:
+        """The state as named arrays (``opt.<slot>.<parameter>``), for checkpoints, and the
+        parameter names of each slot."""
+        names = {slot: list(arrays) for slot, arrays in self.state.items()}
+        arrays = {f"opt.{slot}.{k}": a for slot, arrs in self.state.items()
+                  for k, a in arrs.items()}
+        return names, arrays
 
-    def load_state(self, meta: dict[str, Any], arrays: dict[str, Any], backend: Any,
-                   dtype: Any) -> None:
-        """Restore what :meth:`state_arrays` saved (``meta`` holds ``t`` and the key counts)."""
+    def load_state(self, meta: dict[str, Any], arrays: Mapping[str, Any], backend: Backend,
+                   dtype: Any, names: list[str]) -> None:
+        """Restore what :meth:`state_arrays` saved (``meta`` holds ``t`` and the slots' parameter
+        names). Files written before the state was keyed by name hold ``opt.<slot>.<i>`` with a
+        count per slot; their ``i`` is the position in ``names`` (the model's parameter order)."""
         self.t = int(meta["t"])
-        self.state = {
-            key: [backend.asarray(arrays[f"opt.{key}.{i}"], dtype, copy=True)
-                  for i in range(count)]
-            for key, count in meta["keys"].items()
-        }
+        if "slots" in meta:
+            layout = {slot: [(k, k) for k in keys] for slot, keys in meta["slots"].items()}
+        else:
+            layout = {slot: [(str(i), names[i]) for i in range(count)]
+                      for slot, count in meta["keys"].items()}
+        self.state = {slot: {name: backend.asarray(arrays[f"opt.{slot}.{key}"], dtype, copy=True)
+                             for key, name in pairs} for slot, pairs in layout.items()}
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
@@ -91,6 +135,7 @@ class SGD(Optimizer):
 
     With momentum mu: ``v <- mu v - eta dW``, ``W <- W + v``; with Nesterov momentum the step
     looks ahead along the new velocity: ``W <- W + mu v - eta dW`` (Sutskever et al. 2013).
+    The gradients arrive as ``-eta dW`` (:attr:`gradient_scale`).
     """
 
     name = "sgd"
@@ -101,26 +146,23 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = bool(nesterov)
+        self.slots = ("velocity",) if self.momentum else ()
 
     @property
-    def gradient_scale(self) -> float:  # type: ignore[override]
+    def gradient_scale(self) -> float:
         return -self.learning_rate
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
-        mu = self.momentum
-        self.t += 1
-        vel = self._zeros("velocity", xp, params) if mu else None
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            if not scaled:
-                g *= -self.learning_rate  # consumed: g now holds -eta dW
-            p, v = kernels.sgd_update(xp, p, g, vel[i] if vel is not None else None, mu,
-                                      self.nesterov)
+    def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+               t: int) -> tuple[dict[str, Array], State]:
+        mu, sgd, xp = self.momentum, self._kernels().sgd_update, self.xp
+        vel = state.get("velocity")
+        out = {}
+        for k, p in params.items():
+            out[k], v = sgd(xp, p, grads[k], vel[k] if vel is not None else None,
+                            mu, self.nesterov)
             if vel is not None:
-                vel[i] = v
-            out.append(p)
-        return out
+                vel[k] = v
+        return out, state
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "momentum": self.momentum, "nesterov": self.nesterov}
@@ -133,6 +175,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    slots = ("m", "v")
 
     def __init__(
         self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
@@ -143,20 +186,16 @@ class Adam(Optimizer):
         self.beta2 = _check_rate("beta2", beta2, upper=1.0)
         self.eps = _check_rate("eps", eps)
 
-    def step(self, xp: Any, params: list[Array], grads: list[Array],
-             scaled: bool = False, kernels: Kernels = PORTABLE) -> list[Array]:
-        b1, b2 = self.beta1, self.beta2
-        self.t += 1
-        m_all = self._zeros("m", xp, params)
-        v_all = self._zeros("v", xp, params)
-        c1 = 1.0 - b1**self.t
-        c2 = 1.0 - b2**self.t
-        out = []
-        for i, (p, g) in enumerate(zip(params, grads)):
-            p, m_all[i], v_all[i] = kernels.adam_update(
-                xp, p, g, m_all[i], v_all[i], b1, b2, self.learning_rate / c1, c2, self.eps)
-            out.append(p)
-        return out
+    def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+               t: int) -> tuple[dict[str, Array], State]:
+        b1, b2, adam, xp = self.beta1, self.beta2, self._kernels().adam_update, self.xp
+        step, c2 = self.learning_rate / (1.0 - b1**t), 1.0 - b2**t
+        m, v = state["m"], state["v"]
+        out = {}
+        for k, p in params.items():
+            out[k], m[k], v[k] = adam(xp, p, grads[k], m[k], v[k], b1, b2, step, c2,
+                                      self.eps)
+        return out, state
 
     def config(self) -> dict[str, Any]:
         return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}

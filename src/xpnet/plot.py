@@ -19,7 +19,7 @@ import numpy as np
 from .backend import to_numpy
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
     try:
         import matplotlib
     except ImportError:
@@ -34,7 +34,7 @@ def _pyplot() -> Any:
 
 def training_curves(history: Any, path: str | Path) -> Path:
     """Loss and accuracy per epoch, training (solid) and validation (dashed)."""
-    plt = _pyplot()
+    plt = pyplot()
     h = history if isinstance(history, dict) else history.as_dict()
     epochs = h["epoch"]
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
@@ -62,7 +62,7 @@ def training_curves(history: Any, path: str | Path) -> Path:
 def confusion(C: np.ndarray, path: str | Path, class_names: list[str] | None = None,
               title: str = "Confusion matrix") -> Path:
     """The confusion matrix as a heat map with counts (rows: true class, columns: predicted)."""
-    plt = _pyplot()
+    plt = pyplot()
     C = to_numpy(C)
     k = C.shape[0]
     names = class_names or [str(i) for i in range(k)]
@@ -87,7 +87,7 @@ def misclassified(X: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
                   class_names: list[str] | None = None, limit: int = 36) -> Path:
     """A grid of up to ``limit`` misclassified images, titled ``true -> predicted``. The
     arrays may live on any backend's device; they are copied to the host once."""
-    plt = _pyplot()
+    plt = pyplot()
     X, y_true, y_pred = to_numpy(X), to_numpy(y_true), to_numpy(y_pred)
     all_wrong = np.flatnonzero(y_true != y_pred)
     wrong = all_wrong[:limit]
@@ -111,7 +111,7 @@ def first_layer_weights(net: Any, image_shape: tuple[int, ...], path: str | Path
     positive, blue negative, symmetric scale per unit). ``active`` (one flag per input) blanks
     the pixels that are zero in every image: they never receive a gradient, so they only show
     the random initialisation."""
-    plt = _pyplot()
+    plt = pyplot()
     W = to_numpy(net.dense_layers[0].W).astype(np.float64)
     if active is not None:
         W = W * to_numpy(active).astype(np.float64)[:, None]

@@ -28,7 +28,7 @@ from .errors import ModelFileError
 SUFFIX = ".safetensors"
 
 
-def _library() -> Any:
+def library() -> Any:
     try:
         import safetensors
         import safetensors.numpy
@@ -68,7 +68,7 @@ _PLAIN = ("format", "xpnet_version")
 def write(path: Path, params: list[np.ndarray], header: dict[str, Any]) -> None:
     """Write the parameters (host arrays, in :meth:`Network.parameters` order) under their layer
     names, and ``header`` (:func:`xpnet.io.save`'s) as the metadata, atomically."""
-    lib = _library()
+    lib = library()
     tensors = {name: np.ascontiguousarray(a)
                for name, a in zip(tensor_names(header["network"]["layers"]), params)}
     metadata = {key: value if key in _PLAIN else str(value) if key == "format_version"
@@ -80,7 +80,7 @@ def write(path: Path, params: list[np.ndarray], header: dict[str, Any]) -> None:
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header (as :func:`xpnet.io.read` gives it, unchecked) and the tensors by name; a
     file the safetensors library cannot parse is refused here."""
-    lib = _library()
+    lib = library()
     path = Path(path)
     try:
         with lib.safe_open(str(path), framework="np") as f:

@@ -92,45 +92,16 @@ def _like(result: Any, X: Any) -> Any:
 
 
 class _Epochs(Callback):
-    """scikit-learn's stopping rule as an xpnet callback: after each epoch record the loss
-    (and the validation score), stop once neither improved by ``tol`` for ``n_iter_no_change``
-    epochs in a row, keep the best parameters when early stopping."""
+    """scikit-learn's bookkeeping as an xpnet callback: after each epoch, ``record(model,
+    loss)`` (the estimator's own) updates the fitted attributes and says whether to stop."""
 
-    def __init__(self, est: Any, validation: tuple[Any, Any] | None):
-        self.est, self.validation = est, validation
+    def __init__(self, record: Any):
+        self.record = record
         self.stopped = False
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict[str, float]) -> bool:
-        est = self.est
-        loss = logs["loss"]
-        est.n_iter_ += 1
-        est.t_ += est._n_train
-        est.loss_curve_.append(loss)
-        if est.verbose:
-            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}", file=sys.stdout)
-        if self.validation is not None:
-            score = est._score_on(*self.validation)
-            est.validation_scores_.append(score)
-            if est.verbose:
-                print(f"Validation score: {score:f}", file=sys.stdout)
-            worse = score < est.best_validation_score_ + est.tol
-            if score > est.best_validation_score_:
-                est.best_validation_score_ = score
-                est._best_params = [net.xp.asarray(p, copy=True) for p in net.parameters()]
-        else:   # (partial_fit after an early-stopping fit starts a loss record of its own)
-            if est.best_loss_ is None:
-                est.best_loss_ = math.inf
-            worse = loss > est.best_loss_ - est.tol
-            est.best_loss_ = min(est.best_loss_, loss)
-        est._no_improvement_count = est._no_improvement_count + 1 if worse else 0
-        if est._no_improvement_count > est.n_iter_no_change:
-            if est.verbose:
-                what = "Validation score" if self.validation is not None else "Training loss"
-                print(f"{what} did not improve more than tol={est.tol:f} for "
-                      f"{est.n_iter_no_change} consecutive epochs. Stopping.", file=sys.stdout)
-            self.stopped = True
-            return True
-        return False
+    def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> bool:
+        self.stopped = bool(self.record(model, logs["loss"]))
+        return self.stopped
 
 
 class _MLP(BaseEstimator):
@@ -276,6 +247,20 @@ class _MLP(BaseEstimator):
         nesterov = bool(self.nesterovs_momentum) and self.momentum > 0
         return optim.SGD(self.learning_rate_init, momentum=self.momentum, nesterov=nesterov)
 
+    def _train(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> Any:
+        """What fit and partial_fit share: check the parameters, prepare the data (building
+        the network on a first call, or a refit without warm_start), then train."""
+        self._check_params()
+        first = not hasattr(self, "network_") or (not incremental and not self.warm_start)
+        X, Y, stratify = self._prepare(X, y, first, incremental, classes)
+        return self._fit(X, Y, incremental=incremental, stratify=stratify)
+
+    def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
+                 ) -> tuple[Any, Any, Any]:
+        """Checked inputs, encoded targets and the labels to stratify a validation split by;
+        builds the network when ``first``."""
+        raise NotImplementedError
+
     def _fit(self, X: Any, Y: Any, *, incremental: bool, stratify: Any = None) -> Any:
         """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows); one epoch when
         ``incremental`` (partial_fit), else up to ``max_iter`` with the stopping rule."""
@@ -288,7 +273,7 @@ class _MLP(BaseEstimator):
                 warnings.warn(f"The validation set of {self.validation_fraction} of "
                               f"{X.shape[0]} examples would hold fewer than 2; early stopping "
                               "watches the training loss instead. Increase "
-                              "'validation_fraction' or the size of your dataset.", stacklevel=3)
+                              "'validation_fraction' or the size of your dataset.", stacklevel=4)
             else:
                 X, X_val, Y, y_val = split
                 validation = (X_val, y_val)
@@ -296,7 +281,7 @@ class _MLP(BaseEstimator):
         bs = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if bs > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
-                          "to be clipped", stacklevel=3)
+                          "to be clipped", stacklevel=4)
             bs = n
         self._n_train = n
         self._fit_kind = _kind(X)
@@ -314,19 +299,53 @@ class _MLP(BaseEstimator):
                 self.best_loss_ = math.inf
         # scikit-learn's penalty is alpha/(2 batch) ||W||^2 per batch; xpnet's lambda/(2n)
         net.l2 = float(self.alpha) * n / bs
-        stopper = _Epochs(self, validation)
+        self._validation = validation
+        self._best_params: list[Any] | None = None
+        stopper = _Epochs(self._record_epoch)
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
                 callbacks=[stopper])
-        best: list[Any] | None = getattr(self, "_best_params", None)
+        best = self._best_params
         if validation is not None and best is not None:
             net.set_parameters(best)
             self._best_params = None
         if not incremental and not stopper.stopped and self.n_iter_ >= self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning,
-                          stacklevel=3)
+                          stacklevel=4)
         return self
+
+    def _record_epoch(self, net: Network, loss: float) -> bool:
+        """After an epoch: record the loss (and the validation score), and say whether to stop
+        (neither improved by ``tol`` for ``n_iter_no_change`` epochs in a row); keep the best
+        parameters when early stopping."""
+        self.n_iter_ += 1
+        self.t_ += self._n_train
+        self.loss_curve_.append(loss)
+        if self.verbose:
+            print(f"Iteration {self.n_iter_}, loss = {loss:.8f}", file=sys.stdout)
+        if self._validation is not None:
+            score = self._score_on(*self._validation)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}", file=sys.stdout)
+            worse = score < self.best_validation_score_ + self.tol
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_params = [net.xp.asarray(p, copy=True) for p in net.parameters()]
+        else:   # (partial_fit after an early-stopping fit starts a loss record of its own)
+            if self.best_loss_ is None:
+                self.best_loss_ = math.inf
+            worse = loss > self.best_loss_ - self.tol
+            self.best_loss_ = min(self.best_loss_, loss)
+        self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
+        if self._no_improvement_count > self.n_iter_no_change:
+            if self.verbose:
+                what = "Validation score" if self._validation is not None else "Training loss"
+                print(f"{what} did not improve more than tol={self.tol:f} for "
+                      f"{self.n_iter_no_change} consecutive epochs. Stopping.", file=sys.stdout)
+            return True
+        return False
 
     def _split(self, X: Any, Y: Any, stratify: Any) -> tuple[Any, Any, Any, Any] | None:
         """Training and validation parts as scikit-learn draws them (stratified for
@@ -382,10 +401,11 @@ class _MLP(BaseEstimator):
                 "dtype": net.dtype_name}
         opt = state.pop("_optim", None)
         if opt is not None:
-            keys, arrays = opt.state_arrays()
-            state["_optim_state"] = {"config": opt.config(), "t": opt.t, "keys": keys,
+            slots, arrays = opt.state_arrays()
+            state["_optim_state"] = {"config": opt.config(), "t": opt.t, "slots": slots,
                                      "arrays": {k: to_numpy(a) for k, a in arrays.items()}}
         state.pop("_best_params", None)
+        state.pop("_validation", None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -406,8 +426,9 @@ class _MLP(BaseEstimator):
         self.network_ = net
         if saved_opt is not None:
             opt = optim.from_config(saved_opt["config"])
-            opt.load_state({"t": saved_opt["t"], "keys": saved_opt["keys"]},
-                           saved_opt["arrays"], backend, net.dtype)
+            opt.load_state({"t": saved_opt["t"], "slots": saved_opt["slots"]},
+                           saved_opt["arrays"], backend, net.dtype,
+                           list(net.named_parameters()))
             self._optim = opt
 
     def save(self, path: str | Path) -> Path:
@@ -431,6 +452,21 @@ class _MLP(BaseEstimator):
                 "n_features_in": int(self.n_features_in_), "loss_curve": list(self.loss_curve_),
                 "n_iter": int(self.n_iter_)}
 
+    def _adopt(self, net: Network, record: dict[str, Any]) -> None:
+        """Take a network read from a file as this estimator's fitted state (:func:`load`)."""
+        self.network_ = net
+        self.n_features_in_ = int(record["n_features_in"])
+        self.loss_curve_, self.n_iter_ = list(record["loss_curve"]), int(record["n_iter"])
+        self.n_layers_ = len(net.dense_layers) + 1
+        self.n_outputs_ = net.n_outputs
+        self.out_activation_ = {"sigmoid": "logistic"}.get(net.output_activation,
+                                                            net.output_activation)
+        self._fit_kind = ("numpy", "cpu")
+        if "classes" in record:
+            self.classes_ = np.array(record["classes"])
+        else:
+            self._y_1d = bool(record.get("y_1d", True))
+
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
@@ -446,34 +482,28 @@ class MLPClassifier(ClassifierMixin, _MLP):
 
     def fit(self, X: Any, y: Any) -> MLPClassifier:
         """Fit to data ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
-        self._check_params()
-        first = not self.warm_start or not hasattr(self, "network_")
-        X, y_host = self._data(X, y, reset=first)
-        if first:
-            self.classes_ = unique_labels(y_host)
-            self._build_for_classes(X)
-        Y = self._encode(y_host)
-        return self._fit(X, Y, incremental=False, stratify=y_host if self.early_stopping
-                         else None)
+        return self._train(X, y, incremental=False)
 
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y); the first call needs ``classes``, every label there is."""
-        self._check_params()
-        first = not hasattr(self, "network_")
-        if first and classes is None:
+        return self._train(X, y, incremental=True, classes=classes)
+
+    def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
+                 ) -> tuple[Any, Any, Any]:
+        if incremental and first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         X, y_host = self._data(X, y, reset=first)
         if first:
-            self.classes_ = unique_labels(to_numpy(classes))
+            self.classes_ = unique_labels(to_numpy(classes) if incremental else y_host)
             self._build_for_classes(X)
         elif classes is not None and not np.array_equal(unique_labels(to_numpy(classes)),
                                                         self.classes_):
             raise ValueError(f"`classes={classes!r}` is not the same as on the first call to "
                              f"partial_fit: {self.classes_!r}")
-        if not np.isin(y_host, self.classes_).all():
+        if incremental and not np.isin(y_host, self.classes_).all():
             unknown = sorted(set(np.unique(y_host)) - set(self.classes_))
             raise ValueError(f"y has labels {unknown} that are not in classes {self.classes_}")
-        return self._fit(X, self._encode(y_host), incremental=True)
+        return X, self._encode(y_host), y_host if self.early_stopping else None
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, np.ndarray]:
         if _foreign(X):
@@ -485,7 +515,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if y_host.ndim == 2 and y_host.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                           "change the shape of y to (n_samples, ), for example using ravel().",
-                          DataConversionWarning, stacklevel=3)
+                          DataConversionWarning, stacklevel=5)
             y_host = y_host.ravel()
         if y_host.ndim != 1:
             raise ValueError(f"y must be 1-D labels, got shape {y_host.shape}; multi-label "
@@ -535,7 +565,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def predict(self, X: Any) -> Any:
         """The most probable class of each row, from ``classes_``."""
         A = self._outputs(X, "predict")
-        labels = self.classes_[to_numpy(self.network_._classes(A))]
+        labels = self.classes_[to_numpy(self.network_.target_classes(A))]
         if _foreign(X) and labels.dtype.kind in "iufb":
             return _like(labels, X)   # labels a device can hold go back to it
         return labels
@@ -561,21 +591,18 @@ class MLPRegressor(RegressorMixin, _MLP):
 
     def fit(self, X: Any, y: Any) -> MLPRegressor:
         """Fit to data ``X`` (n_samples, n_features) and targets ``y`` ((n,) or (n, k))."""
-        self._check_params()
-        first = not self.warm_start or not hasattr(self, "network_")
-        X, Y = self._data(X, y, reset=first)
-        if first:
-            self._build(X, Y.shape[1], "identity", "mse")
-        return self._fit(X, Y, incremental=False)
+        return self._train(X, y, incremental=False)
 
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
         """One epoch over (X, y)."""
-        self._check_params()
-        first = not hasattr(self, "network_")
+        return self._train(X, y, incremental=True)
+
+    def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
+                 ) -> tuple[Any, Any, Any]:
         X, Y = self._data(X, y, reset=first)
         if first:
             self._build(X, Y.shape[1], "identity", "mse")
-        return self._fit(X, Y, incremental=True)
+        return X, Y, None
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, Any]:
         if _foreign(X):
@@ -629,16 +656,5 @@ def load(path: str | Path, backend: str = "auto", device: Any = None) -> _MLP:
     params: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
                               for k, v in record["params"].items() if k in known}
     est = cls(**params)
-    est.network_ = net
-    est.n_features_in_ = int(record["n_features_in"])
-    est.loss_curve_, est.n_iter_ = list(record["loss_curve"]), int(record["n_iter"])
-    est.n_layers_ = len(net.dense_layers) + 1
-    est.n_outputs_ = net.n_outputs
-    est.out_activation_ = {"sigmoid": "logistic"}.get(net.output_activation,
-                                                       net.output_activation)
-    est._fit_kind = ("numpy", "cpu")
-    if cls is MLPClassifier:
-        est.classes_ = np.array(record["classes"])
-    else:
-        est._y_1d = bool(record.get("y_1d", True))
+    est._adopt(net, record)
     return est

@@ -1,11 +1,20 @@
 """The training step as one unit, and the batches of an epoch.
 
-:class:`TrainingStep` owns what one update touches for a network, an optimizer and a training
-set already on the device (with each row's class, found once): ``cost, hits = step(indices)``
-gathers the batch (the backend's ``take_rows`` kernel), runs forward and backward (BP1-BP4),
-reduces the gradients over the ranks of a data-parallel run, and applies the update. It reads nothing back to the host and branches on no data, so a
-GPU never waits inside it; the fit loop calls it, the benchmarks time it, and a GPU backend may
-fuse or capture it whole.
+One step composes four parts, each behind a public contract:
+
+1. gather the batch from the training set on the device (the backend's ``take_rows`` kernel);
+2. ``model.loss_and_grads`` (:class:`xpnet.model.Model`): forward, BP1-BP4, the gradients
+   already multiplied by the optimizer's ``gradient_scale`` and by this process's ``share`` of
+   a data-parallel global batch (backprop is linear in the output error, so both factors cost
+   one pass over a (batch x outputs) array; this is the one place they are folded in);
+3. ``reduce(grads, C)``: the sum over the ranks of a data-parallel run
+   (:func:`xpnet.comm.averaging`), which makes the result the global batch's;
+4. ``optimizer.update`` (:mod:`xpnet.optim`), which takes gradients so scaled.
+
+:meth:`TrainingStep.pure` is that composition as a function of explicit state (parameters and
+optimizer state in, the same out), the form a backend can compile or capture whole; calling the
+step runs it on the model's and the optimizer's own state and hands the results back. It reads
+nothing back to the host and branches on no data, so a GPU never waits inside it.
 
 :func:`batches` yields each step's indices: one seeded permutation per epoch, drawn on the host
 (the same order on every backend) and moved once, sliced per batch; in a data-parallel run each
@@ -14,38 +23,65 @@ rank takes its share of every global batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from .model import Model
+from .optim import Optimizer, State
+
 Array = Any
+Reduce = Callable[[dict[str, Array], Array], tuple[dict[str, Array], Array]]
 
 
 class TrainingStep:
-    """One update of ``net`` by ``optimizer`` on rows of (X, Y), device arrays of the whole
-    training set (``n`` rows, the ``n`` of the L2 term ``lambda/2n``).
+    """One update of ``model`` by ``optimizer`` (bound here to the model's backend).
 
-    Calling it with a batch's indices (and this process's ``share`` of the global batch in a
-    data-parallel run) returns the batch cost, a 0-d device array, and for classifiers the
-    per-example hits (predicted class == target class), a device array; else None.
-    ``reduce(grads, C)`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
+    ``X`` and ``Y`` are the whole training set, prepared on the device; calling the step with a
+    batch's indices (and this process's ``share`` of the global batch) returns the batch cost,
+    a 0-d device array, and for classifiers the per-example hits (decision == target class), a
+    device array; else None. Each row's class is found once, here. ``n`` is the ``n`` of the
+    L2 term ``lambda/2n``: the training set's size (the batch's when neither is given).
+    ``reduce`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
     """
 
-    def __init__(self, net: Any, optimizer: Any, X: Array, Y: Array, reduce: Any = None):
-        self.net, self.optimizer, self.X, self.Y = net, optimizer, X, Y
-        self.n = int(X.shape[0])
-        self.reduce = reduce
-        self.logits = net.fused
-        self.take = net.backend.kernels.take_rows
-        # each row's class, once (not an argmax of the targets at every step)
-        self.labels = net._classes(Y) if net.is_classifier else None
+    def __init__(self, model: Model, optimizer: Optimizer, X: Array = None, Y: Array = None,
+                 *, n: int | None = None, reduce: Reduce | None = None):
+        self.model, self.optimizer = model, optimizer.bind(model.backend)
+        self.xp, self.X, self.Y, self.reduce = model.backend.xp, X, Y, reduce
+        self.n = n if n is not None or X is None else int(X.shape[0])
+        self.take = model.backend.kernels.take_rows
+        self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
+            else None
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
-        net, xp, take = self.net, self.net.xp, self.take
-        C, out = net._step(take(xp, self.X, idx), take(xp, self.Y, idx), self.optimizer,
-                           self.n, self.reduce, share)
+        xp, take = self.xp, self.take
+        C, out = self.update(take(xp, self.X, idx), take(xp, self.Y, idx), share)
         if self.labels is None:
             return C, None
-        return C, net._classes(out, self.logits) == take(xp, self.labels, idx)
+        return C, self.model.decide(out) == take(xp, self.labels, idx)
+
+    def update(self, X: Array, Y: Array, share: float = 1.0) -> tuple[Array, Array]:
+        """One update on a prepared batch, on the model's and optimizer's own state; returns
+        the cost and the outputs."""
+        model, opt = self.model, self.optimizer
+        if opt.slots and not opt.state:
+            opt.state = opt.init_state(model.named_parameters())
+        params, opt.state, C, out = self.pure(model.named_parameters(), opt.state, X, Y,
+                                              opt.t + 1, share)
+        opt.t += 1
+        model.assign(params)
+        return C, out
+
+    def pure(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
+             share: float = 1.0) -> tuple[dict[str, Array], State, Array, Array]:
+        """Step ``t`` as a function of explicit state: ``(params, state, C, outputs)``."""
+        opt = self.optimizer
+        C, grads, out = self.model.loss_and_grads(
+            X, Y, n=self.n, scale=opt.gradient_scale * share, training=True, params=params)
+        if self.reduce is not None:
+            grads, C = self.reduce(grads, C * share)
+        new, state = opt.update(params, grads, state, t)
+        return new, state, C, out
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
