@@ -200,6 +200,10 @@ def test_empty_and_mismatched_data_say_what_is_wrong():
         net.fit(np.zeros((0, 2)), np.zeros(0, dtype=int), progress=False)
     with pytest.raises(ValueError, match="X has 4 examples but Y has 3"):
         net.fit(np.zeros((4, 2)), np.zeros(3, dtype=int), progress=False)
+    with pytest.raises(ValueError, match="Y must hold numbers: integer class labels 0..2"):
+        net.fit(np.zeros((2, 2)), np.array(["cat", "dog"]), progress=False)
+    with pytest.raises(ValueError, match="X must be a 2-D array of numbers"):
+        net.fit([[1.0, 2.0], [3.0]], [0, 1], progress=False)
     with pytest.raises(TypeError, match="validation_data must be a pair"):
         net.fit(np.zeros((4, 2)), np.zeros(4, dtype=int), validation_data=np.zeros((2, 2)),
                 progress=False)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import array_api_extra as xpx
+import numpy as np
 
 from . import activations, export, io, losses, optim, train
 from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
@@ -140,7 +141,10 @@ class Network:
     # ------------------------------------------------------------------ data at the edge
     def inputs(self, X: Any) -> Array:
         """``X`` as this network's array (examples, n_inputs) on its device, checked."""
-        X = self.backend.asarray(X, self.dtype)
+        try:
+            X = self.backend.asarray(X, self.dtype)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"X must be a 2-D array of numbers ({exc})") from None
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D (examples, features); got shape {tuple(X.shape)}")
         if X.shape[0] == 0:
@@ -155,8 +159,14 @@ class Network:
         """Targets as float rows (n, n_outputs): one-hot from integer labels (n,), a column
         from (n,) floats or labels when there is one output, else (n, k) as given."""
         xp, k = self.xp, self.n_outputs
-        if not self.backend.owns(Y):  # float targets cross to the device in the network's dtype
-            Y = to_numpy(Y)
+        if not self.backend.owns(Y) or isinstance(Y, np.ndarray):
+            # float targets cross to the device in the network's dtype
+            Y = np.asarray(to_numpy(Y))
+            if Y.dtype.kind not in "biuf":
+                raise ValueError(
+                    f"Y must hold numbers: integer class labels 0..{k - 1} or float targets, "
+                    f"not {Y.dtype} values; map the labels to integers first (or use "
+                    "xpnet.sklearn.MLPClassifier, which takes labels of any kind)")
             Y = self.backend.asarray(Y, self.dtype if Y.dtype.kind == "f" else None)
         Y = self.backend.asarray(Y)
         if Y.ndim == 0 or Y.shape[0] != n_examples:
