@@ -1,20 +1,19 @@
 """NumPy's overrides of :mod:`xpnet.kernels`: the same maths, written with ``out=`` into
 memory the kernel owns (consumed gradients, one preallocated workspace per parameter shape) and
 with the ufuncs' own methods (``np.add.reduce`` rather than ``np.sum``, whose dispatch layers
-cost a microsecond a call: a step of a small network makes about forty calls, so at batch 32
-the calls, not the arithmetic, are most of what is not GEMM).
+add a fixed cost to every call: a step of a small network makes about forty calls, so at
+small batches the calls, not the arithmetic, are most of what is not GEMM).
 
 ``bias_activation`` is overridden for ReLU only, and only to skip the dispatch layers: the
 portable form (``A`` written into ``Z``'s memory, a float 0/1 mask kept for the backward pass) is
-already NumPy's fastest. ``np.maximum(Z, 0, out=Z)`` with a boolean mask in the backward pass
-measured slower (a multiply by a boolean array casts as it goes), and ``np.heaviside`` for the
-mask many times slower. ``dropout`` keeps the portable code.
+already NumPy's fastest: ``np.maximum(Z, 0, out=Z)`` with a boolean mask in the backward pass
+is slower (a multiply by a boolean array casts as it goes), and ``np.heaviside`` for the mask
+far slower. ``dropout`` keeps the portable code.
 
 The portable Adam update allocates seven temporaries the size of each parameter per step; this
-one none. Measured on this project's 2-core CPU (epochs of MNIST, interleaved A/B runs): 4%
-faster epochs for 784-512-512-10 with Adam at batch 128; but for small arrays the extra calls
-cost more than the allocations they save (784-100-10 at batch 32 went 2% slower), so arrays
-of fewer than ``SMALL`` entries take the portable path.
+one none. For small arrays the extra calls cost more than the allocations they save, so arrays
+of fewer than ``SMALL`` entries take the portable path (the measurements behind these choices
+are in the performance docs).
 """
 
 from __future__ import annotations
