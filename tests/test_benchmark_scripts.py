@@ -53,3 +53,11 @@ def test_profile_step_prints_every_part(monkeypatch, capsys):
                  "ReLU backward (1 layer)", "bias gradients (2 sums)",
                  "softmax + cross-entropy + error", "SGD-momentum update"):
         assert f"| {part}" in table
+
+
+def test_the_version_comparison_times_a_tree_in_a_fresh_process():
+    import ab_versions
+
+    src = Path(__file__).resolve().parents[1] / "src"
+    us = ab_versions.one(str(src), "20-8-3", 4, 5, 2)
+    assert us > 0
