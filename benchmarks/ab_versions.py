@@ -53,10 +53,13 @@ def main() -> None:
     p.add_argument("b", help="the second source tree")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--only", choices=[c[0] for c in CASES], help="time one network only")
     args = p.parse_args()
     print(f"| network | batch | {args.a} us/step | {args.b} us/step | b / a |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for sizes, M, steps in CASES:
+        if args.only and sizes != args.only:
+            continue
         times: dict[str, list[float]] = {args.a: [], args.b: []}
         for r in range(args.rounds):
             order = (args.a, args.b) if r % 2 == 0 else (args.b, args.a)

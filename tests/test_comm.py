@@ -189,6 +189,6 @@ def test_cli_distributed(tmp_path):
     r = mpirun(2, "-m", "xpnet", "train", "--dataset", "spirals", "--epochs", "20",
                "--distributed", "--backend", "numpy", "--metrics-out", m)
     assert r.returncode == 0, r.stderr
-    assert r.stderr.count("test accuracy") == 1          # only rank 0 prints
+    assert r.stdout.count("test accuracy") == 1          # only rank 0 prints
     assert "data-parallel over 2 MPI ranks" in r.stderr
     assert json.loads(m.read_text())["test_accuracy"] > 0.9

@@ -98,7 +98,7 @@ def test_mnist_from_shared_data(data_dir):
 def test_mnist_missing_says_where_to_put_files(tmp_path, monkeypatch):
     monkeypatch.delenv("XPNET_DATA_DIR", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    with pytest.raises(DataError, match="put the four MNIST files in one of") as info:
+    with pytest.raises(DataError, match="4 of the 4 files not found") as info:
         xpnet.datasets.mnist(tmp_path / "data", download=False)
     assert str(tmp_path / "data" / "mnist") in str(info.value)
 
@@ -196,7 +196,7 @@ def test_csv_missing_file(tmp_path):
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match="unknown dataset; use mnist, xor, spirals, moons"):
+    with pytest.raises(DataError, match="unknown dataset; use mnist, wheat-seeds, xor, spirals, moons"):
         xpnet.datasets.load("cifar")
 
 

@@ -172,9 +172,9 @@ def test_cli_trains_evaluates_and_predicts_on_a_simulated_device(tmp_path, capsy
     code = main(["train", "--dataset", "spirals", "--hidden", "16", "--epochs", "3",
                  "--backend", "array_api_strict", "--device", "device1", "--save", str(model),
                  "--validation-split", "0.1"])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert code == 0, err
-    assert "array_api_strict (device1)" in err and "test accuracy" in err
+    assert "array_api_strict (device1)" in err and "test accuracy" in out
     assert main(["evaluate", str(model), "--dataset", "spirals", "--backend",
                  "array_api_strict", "--device", "device1"]) == 0
     assert "confusion matrix" in capsys.readouterr().out

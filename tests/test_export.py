@@ -123,6 +123,18 @@ def test_class_names_come_out_as_labels():
     assert set(label) <= {"no", "yes"} and list(label == "yes") == list(probs[:, 0] >= 0.5)
 
 
+def test_integer_class_names_come_out_as_integers():
+    """A model whose classes are named 0..k-1 (integer labels, as the command line records
+    them) answers int64 labels that compare equal to the integer targets."""
+    net = network("relu", "softmax", "float32", scaled=True)
+    net.class_names = ["0", "1", "2", "3"]
+    label, probs = session(net.to_onnx()).run(None, {"features": rows().astype(np.float32)})
+    assert label.dtype == np.int64 and list(label) == list(probs.argmax(axis=1))
+    net.class_names = ["1", "2", "3", "4"]   # named otherwise: the names, as strings
+    label, _ = session(net.to_onnx()).run(None, {"features": rows().astype(np.float32)})
+    assert label.dtype == object
+
+
 def test_graph_shape(tmp_path):
     net = network("elu", "softmax", "float32", scaled=True)
     path = tmp_path / "m.onnx"
@@ -155,9 +167,10 @@ def test_cli_trained_mnist_model_exports_and_agrees(tmp_path, data_dir, capsys):
     scaled = net.preprocessing.transform(ds.X_test)
     expected = net.forward(scaled)
     np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-5)
-    assert list(net.class_names) == [str(d) for d in range(10)]   # labels come out as names
-    sure = assert_labels_agree(label.astype(int), expected, net.predict(scaled), 1e-5)
-    assert sure.mean() > 0.99 and (label.astype(int) == ds.y_test).mean() > 0.9
+    assert list(net.class_names) == [str(d) for d in range(10)]
+    assert label.dtype == np.int64   # class names that are 0..k-1 come out as the integers
+    sure = assert_labels_agree(label, expected, net.predict(scaled), 1e-5)
+    assert sure.mean() > 0.99 and (label == ds.y_test).mean() > 0.9
 
 
 def test_export_command_errors(tmp_path, capsys, monkeypatch):

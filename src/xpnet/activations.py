@@ -7,8 +7,9 @@ entries of a row and back-propagates through its Jacobian without forming it.
 
 Piecewise functions are written with 0/1 masks (``Z * (Z > 0)``) rather than ``where``: the
 same maths, but NumPy's ``where`` on a random sign pattern is far slower than a multiply,
-enough to make ReLU's backward pass cost as much as the layer's GEMM. :meth:`Activation.forward` also
-lets the mask computed for ``f`` be reused by the backward pass.
+enough to make ReLU's backward pass cost as much as the layer's GEMM.
+:meth:`Activation.forward` also lets the mask computed for ``f`` be reused by the backward
+pass.
 
 Look one up with :func:`get` (``get("elu", alpha=0.5)``); :data:`NAMES` lists them all.
 """

@@ -165,6 +165,12 @@ class Backend:
         """Make this backend's GPU the process's current device (one GPU per process, as NCCL
         and CUDA-aware MPI expect); a no-op on the CPU."""
 
+    def quiet_float_errors(self) -> contextlib.AbstractContextManager:
+        """A context in which overflow and invalid operations give inf and NaN silently (the
+        divergence guard then reports them once, in one line); a no-op where the library
+        never warns."""
+        return contextlib.nullcontext()
+
     def tf32(self) -> str:
         """Whether float32 matmuls may use TF32 tensor cores: ``"on"``/``"off"`` on a GPU,
         ``"n/a"`` on a CPU. Recorded with every GPU timing, since TF32 changes both speed and
@@ -211,6 +217,9 @@ class NumpyBackend(Backend):
 
         tune_host_allocator()
         return cls(xp, "cpu", np, NumpyKernels())
+
+    def quiet_float_errors(self) -> contextlib.AbstractContextManager:
+        return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
     @staticmethod
     def holds(x: Any) -> bool:

@@ -61,6 +61,27 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
+def _recipes_text() -> str:
+    """The defaults each kind of dataset trains with, for ``xpnet train --help``."""
+    def line(recipe: dict[str, Any]) -> str:
+        parts = [f"--hidden {' '.join(map(str, recipe['hidden']))}" if "hidden" in recipe
+                 else "--hidden (2 x features, 8..64)"]
+        parts += [f"--activation {recipe['activation']}", f"--optimizer {recipe['optimizer']}",
+                  f"--lr {recipe['lr']}", f"--batch-size {recipe['batch_size']}",
+                  f"--epochs {recipe['epochs']}"]
+        parts += [f"--{k} {recipe[k]}" for k in ("schedule", "dropout", "l2")
+                  if recipe.get(k) not in (None, 0.0, "constant")]
+        return " ".join(parts)
+
+    rows = [("images (mnist, IDX folders)", recipes.IMAGES), ("tables (.csv, wheat-seeds)",
+                                                              recipes.TABLE)]
+    rows += [(name, recipe) for name, recipe in recipes.TOY.items()]
+    return ("defaults when a flag is not given (the dataset's recipe):\n"
+            + "\n".join(f"  {name}: {line(r)}" for name, r in rows)
+            + "\nchanging --hidden or --activation drops the recipe's dropout and L2; changing "
+              "--optimizer or --lr drops its schedule")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="xpnet", description="Train and use dense neural networks on NumPy, CuPy, "
@@ -84,11 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks for errors")
 
-    t = sub.add_parser("train", help="train a network (default: the MNIST recipe)")
+    t = sub.add_parser("train", help="train a network (default: the MNIST recipe)",
+                       epilog=_recipes_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     common(t)
     t.add_argument("--dataset",
-                   help="mnist (the default), xor, spirals, moons, a .csv file, or a folder of "
-                        "IDX files; with --resume, the checkpoint's dataset by default")
+                   help="mnist (the default), wheat-seeds (shipped with xpnet), xor, spirals, "
+                        "moons, a .csv file, or a folder of IDX files; with --resume, the "
+                        "checkpoint's dataset by default")
     t.add_argument("--label-column", type=int, help="CSV label column (default -1)")
     t.add_argument("--task", choices=("auto", "classification", "regression"),
                    help="for a CSV: classes or a real-valued target (default auto: regression "
@@ -139,8 +162,11 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
     common(e)
     e.add_argument("model")
-    e.add_argument("--dataset", default="mnist")
-    e.add_argument("--label-column", type=int, default=-1)
+    e.add_argument("--dataset",
+                   help="the data to score (default: the dataset the model records, whose "
+                        "held-out test rows are scored; mnist for models that record none)")
+    e.add_argument("--label-column", type=int,
+                   help="CSV label column (default: the model's, else -1)")
     e.add_argument("--no-download", action="store_true")
 
     pr = sub.add_parser("predict", help="predict classes for new inputs")
@@ -182,8 +208,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 # --------------------------------------------------------------------------- commands
 def _say(args: argparse.Namespace, *parts: Any) -> None:
+    """Progress and diagnostics: stderr (``--quiet`` silences them)."""
     if not getattr(args, "quiet", False):
         print(*parts, file=sys.stderr, flush=True)
+
+
+def _result(args: argparse.Namespace, *parts: Any) -> None:
+    """A command's result: stdout, so that ``> out.txt`` keeps it (``--quiet`` silences it)."""
+    if not getattr(args, "quiet", False):
+        print(*parts, flush=True)
 
 
 def _load_dataset(args: argparse.Namespace) -> datasets.Dataset:
@@ -205,6 +238,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         return _cross_validation(opts, plan, ds)
     X_train, y_train, X_test, y_test = _train_test(opts, ds)
     net = _model(opts, plan, ds, ck, X_train)
+    net.training_data = _training_data(opts, ds, len(y_train),
+                                       0 if y_test is None else len(y_test))
     history, seconds = _fit(opts, plan, net, X_train, y_train, ds, comm, ck)
     metrics: dict[str, Any] = {
         "dataset": ds.name, "xpnet_version": __version__, "epochs": len(history.epoch),
@@ -369,10 +404,12 @@ def _cross_validation(opts: argparse.Namespace, plan: _Plan, ds: datasets.Datase
 
     _say(opts, f"{opts.cv}-fold cross-validation of {plan.network()!r} on {ds!r}")
     t0 = time.perf_counter()
+    kwargs = {**plan.fit_kwargs(), "progress": False}   # one line per fold, not per epoch
     cv = cross_validate(plan.network, ds.X_train, ds.y_train, opts.cv, scaling=plan.scaling,
-                        seed=opts.seed, optimizer=plan.optimizer, **plan.fit_kwargs())
+                        seed=opts.seed, optimizer=plan.optimizer, report=not opts.quiet,
+                        **kwargs)
     seconds = time.perf_counter() - t0
-    _say(opts, f"cv accuracy {cv['mean']:.4f} +/- {cv['std']:.4f} "
+    _result(opts, f"cv accuracy {cv['mean']:.4f} +/- {cv['std']:.4f} "
          f"(folds: {', '.join(f'{a:.3f}' for a in cv['fold_accuracy'])}) in {seconds:.1f}s")
     _write_metrics(opts, {"dataset": ds.name, "xpnet_version": __version__,
                           "cv_accuracy": cv["mean"], "cv_std": cv["std"],
@@ -389,6 +426,24 @@ def _train_test(opts: argparse.Namespace, ds: datasets.Dataset) -> tuple[Any, An
     if X_test is None and test_split:
         X_train, y_train, X_test, y_test = datasets.split(X_train, y_train, test_split, opts.seed)
     return X_train, y_train, X_test, y_test
+
+
+def _dataset_key(spec: str) -> str:
+    """A dataset as a model records it: a file or folder by its absolute path, else its name."""
+    where = Path(spec)
+    return str(where.resolve()) if where.exists() else spec
+
+
+def _training_data(opts: argparse.Namespace, ds: datasets.Dataset, n_train: int,
+                   n_test: int) -> dict[str, Any]:
+    """What the model file records of its data: the dataset, its label column and task, and
+    the test split that held rows out (None when the dataset has a test set of its own)."""
+    split = None if ds.X_test is not None else (0.2 if opts.test_split is None
+                                                  else opts.test_split) or None
+    n_val = int(round(opts.validation_split * n_train))
+    return {"dataset": _dataset_key(opts.dataset), "label_column": opts.label_column,
+            "task": ds.task, "test_split": split, "seed": opts.seed,
+            "rows": {"train": n_train - n_val, "validation": n_val, "test": n_test}}
 
 
 def _model(opts: argparse.Namespace, plan: _Plan, ds: datasets.Dataset, ck: Any,
@@ -412,7 +467,10 @@ def _fit(opts: argparse.Namespace, plan: _Plan, net: Any, X_train: Any, y_train:
     from .train import fit
 
     Xtr = net.preprocessing.transform(X_train, _np_dtype(net))
-    _say(opts, f"training {net!r} on {ds!r}"
+    rows = net.training_data["rows"]
+    split = ", ".join(f"{rows[k]} {k}" for k in ("train", "validation", "test") if rows[k])
+    _say(opts, f"training {net!r} on {ds.name} ({split} rows; {ds.n_features} features, "
+         + (f"{ds.n_classes} classes)" if ds.task != "regression" else "a real-valued target)")
          + (f", data-parallel over {comm.size} {comm.name.upper()} ranks" if comm.size > 1
             else ""))
     _say(opts, f"  {net.backend.describe()}, optimizer {plan.optimizer!r}, batch "
@@ -424,8 +482,7 @@ def _fit(opts: argparse.Namespace, plan: _Plan, net: Any, X_train: Any, y_train:
         f"{opts.save}.ckpt.npz" if opts.save and opts.checkpoint_every else None)
     callbacks: list[Callback] = ([EarlyStopping(patience=opts.early_stopping)]
                                  if opts.early_stopping else [])
-    where = Path(opts.dataset)   # a file or folder is recorded by its absolute path
-    notes = {"dataset": str(where.resolve()) if where.exists() else opts.dataset,
+    notes = {"dataset": _dataset_key(opts.dataset),
              "label_column": opts.label_column, "test_split": opts.test_split,
              "seed": opts.seed, "task": opts.task}
     t0 = time.perf_counter()
@@ -451,13 +508,13 @@ def _test(opts: argparse.Namespace, plan: _Plan, net: Any, X_test: Any, y_test: 
     if plan.regression:
         scores = regression_scores(y_test, to_numpy(net.forward(X))[:, 0])
         metrics.update({f"test_{k}": v for k, v in scores.items()})
-        _say(opts, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
+        _result(opts, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
              f"R^2 {scores['r2']:.4f} on {len(y_test)} examples {after}")
     else:
         pred = to_numpy(net.predict(X))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
-        _say(opts, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
+        _result(opts, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
              f"{after}")
     return X
 
@@ -506,33 +563,59 @@ def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``xpnet evaluate``: score a model on a dataset's test rows: its own test set, or the rows
+    the model's training held out (the split it records), or else all rows, saying which."""
     from . import network
     from .metrics import accuracy, confusion_matrix, report
 
     net = network.load(args.model, backend=args.backend, device=args.device)
-    regression = not net.is_classifier
-    args.task = "regression" if regression else "classification"   # the model's own task
-    ds = _load_dataset(args)
-    X, y = (ds.X_test, ds.y_test) if ds.X_test is not None else (ds.X_train, ds.y_train)
-    assert y is not None
+    X, y, which = _rows_to_score(args, net)
     X = _prepare(net, X, args.model)
-    if regression:
+    if not net.is_classifier:
         if net.n_outputs != 1:
             raise DataError(f"{args.model} predicts {net.n_outputs} values per example; a CSV "
                             "label column holds one")
         scores = regression_scores(y, to_numpy(net.forward(X))[:, 0])
         print(f"RMSE {scores['rmse']:.6g}  MAE {scores['mae']:.6g}  R^2 {scores['r2']:.4f} "
-              f"on {len(y)} examples of {ds.name}")
+              f"on {which}")
         return 0
     k = max(2, net.n_outputs)
     if int(y.max(initial=0)) >= k:
-        raise DataError(f"{args.dataset}: labels go up to {int(y.max())} but the model knows "
-                        f"{k} classes")
+        raise DataError(f"labels go up to {int(y.max())} but {args.model} knows {k} classes")
     pred = to_numpy(net.predict(X))
     C = confusion_matrix(y, pred, k)
-    print(f"accuracy {accuracy(y, pred):.4f} on {len(y)} examples of {ds.name}")
+    print(f"accuracy {accuracy(y, pred):.4f} on {which}")
     print(report(C, net.class_names))
     return 0
+
+
+def _rows_to_score(args: argparse.Namespace, net: Any) -> tuple[Any, Any, str]:
+    """The rows ``evaluate`` scores, and a phrase saying which they are."""
+    record = net.training_data or {}
+    spec = args.dataset or record.get("dataset")
+    if spec is None:
+        if net.n_inputs != 784:
+            raise UsageError(f"{args.model} records no dataset; name the data to score with "
+                             "--dataset DATA")
+        spec = "mnist"
+    same = record.get("dataset") == _dataset_key(spec)
+    opts = argparse.Namespace(**vars(args))
+    opts.dataset = spec
+    opts.task = "classification" if net.is_classifier else "regression"   # the model's own
+    if opts.label_column is None:
+        opts.label_column = record.get("label_column", -1) if same else -1
+    ds = _load_dataset(opts)
+    name = Path(spec).name if Path(spec).exists() else spec
+    if ds.X_test is not None:
+        assert ds.y_test is not None
+        return ds.X_test, ds.y_test, f"the {len(ds.y_test)} test examples of {name}"
+    if same and record.get("test_split"):
+        fraction, seed = record["test_split"], record.get("seed", 0)
+        _, _, X, y = datasets.split(ds.X_train, ds.y_train, fraction, seed)
+        return X, y, (f"the {len(y)} rows of {name} that training held out (test split "
+                      f"{fraction}, seed {seed})")
+    trained = " (training rows included)" if same else ""
+    return ds.X_train, ds.y_train, f"all {len(ds.y_train)} rows of {name}{trained}"
 
 
 def _prepare(net: Any, X: np.ndarray, model: str) -> np.ndarray:
@@ -540,7 +623,12 @@ def _prepare(net: Any, X: np.ndarray, model: str) -> np.ndarray:
         raise DataError(f"inputs have {X.shape[-1]} features per example but {model} expects "
                         f"{net.n_inputs}")
     dtype = np.float64 if net.dtype_name == "float64" else np.float32
-    return net.preprocessing.transform(X, dtype) if net.preprocessing else X.astype(dtype)
+    if not net.preprocessing:
+        return X.astype(dtype)
+    warning = net.preprocessing.range_warning(X)
+    if warning:
+        print(f"xpnet: warning: {warning}", file=sys.stderr)
+    return net.preprocessing.transform(X, dtype)
 
 
 def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
@@ -650,6 +738,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
+    except BrokenPipeError:   # the reader went away (xpnet evaluate ... | head): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
     except (UsageError, DataError, ModelFileError, BackendError, TrainingDiverged,
             ValueError, TypeError, OSError) as exc:
         if args.debug:

@@ -12,9 +12,10 @@ The graph, batch dimension dynamic (``N``), in the model's dtype (float32, or fl
   whose alpha float32 cannot hold becomes ``Relu(Z) + alpha * Min(Elu(Z), 0)`` in float64;
   identity adds nothing); dropout is the identity at inference and leaves no trace;
 * outputs, for a classifier (softmax or sigmoid output): ``label`` (N,), the predicted class --
-  the row's argmax, or ``p >= 0.5`` for a single sigmoid output -- as int64, or as the model's
-  class names (strings) when it has them; and ``probabilities`` (N, n_outputs), what
-  :meth:`Network.forward` returns. Otherwise one output, ``outputs`` (N, n_outputs).
+  the row's argmax, or ``p >= 0.5`` for a single sigmoid output -- as int64, or as the
+  model's class names (strings) when it has names other than ``0 .. k-1``; and
+  ``probabilities`` (N, n_outputs), what :meth:`Network.forward` returns. Otherwise one
+  output, ``outputs`` (N, n_outputs).
 
 Opset 18 and IR version 8: ONNX Runtime has loaded these since 1.14 (2023), and every operator
 used here has had the same meaning since opset 13. Needs ``pip install "xpnet[onnx]"``.
@@ -151,7 +152,8 @@ class _Graph:
         else:
             self.node("ArgMax", [current], "label.index", axis=1, keepdims=0)
         label_type = int64
-        if net.class_names is not None:
+        names = net.class_names
+        if names is not None and list(names) != [str(i) for i in range(max(2, k))]:
             names = np.array([str(n) for n in net.class_names], dtype=object)
             self.inits.append(self.onnx.numpy_helper.from_array(names, "class_names"))
             self.node("Gather", ["class_names", "label.index"], "label", axis=0)

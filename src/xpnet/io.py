@@ -34,10 +34,13 @@ if TYPE_CHECKING:
 
 class Saved(Model, Protocol):
     """What a model file records beside the :class:`~xpnet.model.Model`'s parameters and
-    architecture: the input preprocessing and the class names (None when absent)."""
+    architecture: the input preprocessing, the class names and the data it was trained on (the
+    command line's dataset and test split, so that ``xpnet evaluate`` scores the rows training
+    held out); None when absent."""
 
     preprocessing: Scaler | None
     class_names: list[str] | None
+    training_data: dict[str, Any] | None
 
 
 FORMAT = "xpnet-model"
@@ -65,6 +68,7 @@ def save(net: Saved, path: str | Path, *, training: dict[str, Any] | None = None
         "network": net.config(),
         "preprocessing": net.preprocessing.config() if net.preprocessing is not None else None,
         "class_names": net.class_names,
+        "training_data": net.training_data,
         "estimator": estimator,
     }
     if path.suffix == safetensors_file.SUFFIX:
@@ -87,6 +91,18 @@ def save(net: Saved, path: str | Path, *, training: dict[str, Any] | None = None
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and all arrays of a model file, validated as far as the format goes."""
     path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: model file not found") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if magic != b"PK\x03\x04":   # an .npz is a zip archive
+        kind = ("an ONNX model, for inference runtimes (ONNX Runtime); evaluate the .npz or "
+                ".safetensors it was exported from" if path.suffix.lower() == ".onnx"
+                else "neither .npz nor .safetensors")
+        raise ModelFileError(f"{path}: not a readable xpnet model file ({kind})")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}

@@ -73,6 +73,7 @@ class Network:
         # What the model file keeps beside the parameters (set by the fit loop or the CLI):
         self.preprocessing: Any = None      # a fitted xpnet.preprocess.Scaler, applied by users
         self.class_names: list[str] | None = None
+        self.training_data: dict[str, Any] | None = None   # the dataset and split trained on
         for layer in self.layers:
             layer.build(self.backend, self.rng, self.dtype)
         # the parameters' names, W1, b1, W2, ..., with their layers, found once
@@ -374,6 +375,7 @@ class Network:
                                   dtype=dtype or self.dtype_name)
         net.set_parameters([to_numpy(p) for p in self.parameters()])
         net.preprocessing, net.class_names = self.preprocessing, self.class_names
+        net.training_data = self.training_data
         return net
 
     def save(self, path: Any) -> Any:
@@ -485,6 +487,8 @@ def from_contents(path: str | Path, header: dict[str, Any], arrays: dict[str, An
             net.preprocessing = Scaler.from_config(header["preprocessing"])
         names = header.get("class_names")
         net.class_names = [str(n) for n in names] if names is not None else None
+        record = header.get("training_data")
+        net.training_data = dict(record) if isinstance(record, dict) else None
     except (KeyError, TypeError, ValueError) as exc:
         raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
     return net

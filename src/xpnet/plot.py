@@ -121,12 +121,17 @@ def first_layer_weights(net: Any, image_shape: tuple[int, ...], path: str | Path
     fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.3 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
+    im = None
     for j, ax in enumerate(axes.ravel()[:n]):
         w = W[:, j].reshape(image_shape)
         m = float(np.abs(w).max()) or 1.0
-        ax.imshow(w, cmap="RdBu_r", vmin=-m, vmax=m)
+        im = ax.imshow(w / m, cmap="RdBu_r", vmin=-1.0, vmax=1.0)
     fig.suptitle(f"first-layer weights of {n} of {W.shape[1]} hidden units")
-    return _save(fig, plt, path)
+    fig.tight_layout()
+    if im is not None:
+        fig.colorbar(im, ax=axes.ravel().tolist(), fraction=0.03, pad=0.02,
+                     label="weight / the unit's largest |weight|")
+    return _save(fig, plt, path, tight=False)
 
 
 def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = None,
@@ -146,7 +151,8 @@ def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = Non
         y = to_numpy(y_test)
         k = max(2, net.n_outputs)
         out.append(confusion(confusion_matrix(y, pred, k), directory / "confusion_matrix.png",
-                             net.class_names))
+                             net.class_names,
+                             title=f"Confusion matrix, test set ({len(y)} examples)"))
         if image_shape is not None:
             raw = X_test_raw if X_test_raw is not None else X_test
             out.append(misclassified(raw, y, pred, image_shape,
@@ -158,10 +164,11 @@ def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = Non
     return out
 
 
-def _save(fig: Any, plt: Any, path: str | Path) -> Path:
+def _save(fig: Any, plt: Any, path: str | Path, tight: bool = True) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -27,10 +27,14 @@ class Scaler:
         self.kind = kind
         self.shift: np.ndarray | None = None
         self.scale: np.ndarray | None = None
+        #: the smallest and largest raw value in the training data (None for older models)
+        self.range: tuple[float, float] | None = None
 
     def fit(self, X: np.ndarray) -> Scaler:
         X = np.asarray(X, dtype=np.float64)
         n = X.shape[1]
+        if X.size:
+            self.range = (float(X.min()), float(X.max()))
         if self.kind == "pixels":
             self.shift, self.scale = np.zeros(n), np.full(n, 255.0)
         elif self.kind == "standardize":
@@ -58,13 +62,29 @@ class Scaler:
             return np.multiply(X, 1.0 / 255.0, dtype=dtype)
         return ((X - self.shift) / self.scale).astype(dtype)
 
+    def range_warning(self, X: np.ndarray) -> str | None:
+        """A sentence when raw inputs ``X`` lie far from the range the scaler was fitted on:
+        spread over less than a twentieth of it (inputs already scaled, say pixels divided by
+        255 for a model that divides by 255 itself), or reaching a whole range beyond it."""
+        if self.range is None or not np.size(X):
+            return None
+        lo, hi = self.range
+        span = hi - lo
+        x_lo, x_hi = float(np.min(X)), float(np.max(X))
+        if span > 0 and (x_hi - x_lo < span / 20 or x_lo < lo - span or x_hi > hi + span):
+            return (f"the inputs span [{x_lo:.4g}, {x_hi:.4g}] but the model was fitted on "
+                    f"raw values in [{lo:.4g}, {hi:.4g}] and applies its own {self.kind} "
+                    "scaling; pass raw inputs, not scaled ones")
+        return None
+
     def fit_transform(self, X: np.ndarray, dtype: Any = np.float32) -> np.ndarray:
         return self.fit(X).transform(X, dtype)
 
     def config(self) -> dict[str, Any]:
         return {"kind": self.kind,
                 "shift": None if self.shift is None else self.shift.tolist(),
-                "scale": None if self.scale is None else self.scale.tolist()}
+                "scale": None if self.scale is None else self.scale.tolist(),
+                "range": None if self.range is None else list(self.range)}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> Scaler:
@@ -74,6 +94,9 @@ class Scaler:
             s.scale = np.asarray(cfg["scale"], dtype=np.float64)
             if s.shift.shape != s.scale.shape or s.shift.ndim != 1:
                 raise ValueError("scaler statistics have inconsistent shapes")
+        if cfg.get("range") is not None:
+            lo, hi = cfg["range"]
+            s.range = (float(lo), float(hi))
         return s
 
     def __repr__(self) -> str:

@@ -134,7 +134,7 @@ def fit(
                          {**(notes or {}), "epochs": epochs, "batch_size": batch_size}) \
         if checkpoint is not None and comm.is_root else None
     hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
-    with _stopping_cleanly(comm, run.history, shown, checkpoint) as signals:
+    with _stopping_cleanly(comm, run.history, shown, checkpoint, model.backend) as signals:
         hooks.on_train_begin(model)
         for epoch in range(run.first_epoch + 1, epochs + 1):
             _one_epoch(model, step, run, figures, hooks, signals, epoch, shuffle, shuffler,
@@ -262,6 +262,10 @@ class _Run:
             return cls(opt, schedules.get(schedule, epochs=epochs), opt.learning_rate, History())
         ck = resume if isinstance(resume, Checkpoint) else read_checkpoint(resume)
         state, saved = ck.state, ck.header.get("network")
+        if state["epochs_done"] >= epochs:
+            raise ValueError(f"the checkpoint has done {state['epochs_done']} epochs already, "
+                             f"and this fit asks for {epochs} in all; ask for more epochs to "
+                             "continue")
         if not isinstance(saved, dict) or saved.get("layers") != model.config()["layers"]:
             raise ModelFileError(f"{ck.path}: checkpoint architecture differs from this network")
         names = list(model.named_parameters())
@@ -386,12 +390,13 @@ class _Signals:
 
 @contextlib.contextmanager
 def _stopping_cleanly(comm: Any, history: History, shown: Progress,
-                      checkpoint: str | Path | None) -> Iterator[_Signals]:
+                      checkpoint: str | Path | None, backend: Any) -> Iterator[_Signals]:
     """A signal ends the run at a step boundary with the history so far; in a data-parallel
-    run, a rank that fails alone stops every rank rather than leave them waiting."""
+    run, a rank that fails alone stops every rank rather than leave them waiting. Floating-point
+    warnings stay quiet inside (a diverging run ends with the guard's one line)."""
     signals = _Signals()
     try:
-        with signals:
+        with signals, backend.quiet_float_errors():
             yield signals
     except TrainingDiverged:
         raise   # every rank sees the same global cost, so every rank stops here together
@@ -434,9 +439,12 @@ def save_checkpoint(model: io.Saved, path: str | Path, opt: optim.Optimizer,
 
 def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
                    scaling: str = "standardize", seed: int | None = 0,
-                   **fit_kwargs: Any) -> dict[str, Any]:
+                   report: bool | None = None, **fit_kwargs: Any) -> dict[str, Any]:
     """k-fold cross-validation: for each fold, a fresh model from ``make_network()``, a scaler
-    fitted on the training folds only, :func:`fit`, and the accuracy on the held-out fold."""
+    fitted on the training folds only, :func:`fit`, and the accuracy on the held-out fold.
+    ``report`` prints one line per fold (by default when ``progress`` is on)."""
+    if report is None:
+        report = fit_kwargs.get("progress", True)
     from .metrics import kfold
     from .preprocess import Scaler
 
@@ -452,7 +460,7 @@ def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
         fit(net, scaler.transform(X[tr], dtype), y[tr], **fit_kwargs)
         acc = evaluate(net, scaler.transform(X[te], dtype), y[te])["accuracy"]
         scores.append(acc)
-        if fit_kwargs.get("progress", True):
+        if report:
             print(f"fold {fold}/{k}: accuracy {acc:.4f}",
                   file=fit_kwargs.get("stream") or sys.stderr)
     return {"fold_accuracy": scores, "mean": float(np.mean(scores)), "std": float(np.std(scores))}

@@ -16,6 +16,16 @@ from .synthetic import moons, spirals, xor
 from .tabular import load_csv
 
 SYNTHETIC = {"xor": xor, "spirals": spirals, "moons": moons}
+PACKAGED = {"wheat-seeds": "wheat-seeds.csv"}
+"""Small real data sets that ship inside the package (``datasets/data/``, with their source and
+licence in its README), so that they work offline anywhere."""
+
+
+def packaged(name: str) -> Path:
+    """The path of a data set that ships with xpnet (:data:`PACKAGED`)."""
+    from importlib.resources import files
+
+    return Path(str(files(__package__) / "data" / PACKAGED[name]))
 
 
 def load_idx_directory(directory: str | Path) -> Dataset:
@@ -29,13 +39,18 @@ def load_idx_directory(directory: str | Path) -> Dataset:
 
 def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
          download: bool = True, progress: bool = True, task: str = "auto") -> Dataset:
-    """The dataset a user names: ``mnist``, ``xor``/``spirals``/``moons``, a ``.csv`` file or a
-    directory of IDX files. ``task`` ("auto", "classification", "regression") applies to CSV
-    files, whose label column may hold a real-valued target."""
+    """The dataset a user names: ``mnist``, ``wheat-seeds`` (shipped with xpnet),
+    ``xor``/``spirals``/``moons``, a ``.csv`` file or a directory of IDX files. ``task``
+    ("auto", "classification", "regression") applies to CSV files, whose label column may hold
+    a real-valued target."""
     if spec == "mnist":
         return mnist(data_dir, download=download, progress=progress)
     if spec in SYNTHETIC:
         return SYNTHETIC[spec]()
+    if spec in PACKAGED:
+        ds = load_csv(packaged(spec), label_column=-1, task=task)
+        ds.name = spec
+        return ds
     path = Path(spec)
     if path.suffix.lower() in (".csv", ".txt", ".tsv"):
         return load_csv(path, label_column=label_column,
@@ -43,10 +58,11 @@ def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
     if path.is_dir():
         return load_idx_directory(path)
     raise DataError(
-        f"{spec}: unknown dataset; use mnist, {', '.join(SYNTHETIC)}, a .csv file or a "
-        "directory of IDX files"
+        f"{spec}: unknown dataset; use mnist, {', '.join([*PACKAGED, *SYNTHETIC])}, a .csv "
+        "file or a directory of IDX files"
     )
 
 
-__all__ = ["Dataset", "load", "load_csv", "load_idx_directory", "mnist", "moons", "read_idx",
+__all__ = ["PACKAGED", "Dataset", "load", "load_csv", "load_idx_directory", "mnist", "moons",
+           "packaged", "read_idx",
            "spirals", "split", "xor"]

@@ -49,11 +49,12 @@ def download(
     the content is right, else the reason), then an atomic rename. Raises DataError if no
     mirror gives a verified file; nothing is left behind in that case."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
+    errors: list[str] = []
     for url in urls:
         try:
             if progress:
-                print(f"downloading {url}", file=sys.stderr)
+                again = f" (the previous mirror failed: {errors[-1]})" if errors else ""
+                print(f"downloading {url}{again}", file=sys.stderr)
             with urllib.request.urlopen(url, timeout=timeout) as response:
                 data = _read(response, progress, target.name)
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
@@ -65,7 +66,8 @@ def download(
             continue
         write_bytes(target, data)
         return
-    raise DataError(f"could not download {target.name}: " + "; ".join(errors))
+    raise DataError(f"could not download {target.name} from any mirror:\n  "
+                    + "\n  ".join(errors))
 
 
 def _read(response, progress: bool, name: str) -> bytes:

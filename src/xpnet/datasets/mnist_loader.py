@@ -58,18 +58,19 @@ def load_verified(data_dir: str | Path | None = None, download: bool = True,
     """The four MNIST arrays by file name, each checked against its published md5 first,
     downloading any that are missing."""
     dirs = dl.search_dirs(data_dir)
+    found = {name: _locate(name, dirs) for name in FILES}
+    missing = [name for name, path in found.items() if path is None]
+    if missing and not download:
+        raise DataError(_missing_message(missing, dirs))
     out = {}
-    for name in FILES:
-        path = _locate(name, dirs)
+    for name, path in found.items():
         if path is None:
-            if not download:
-                raise DataError(_missing_message(name, dirs))
             target = dirs[0] / "mnist" / f"{name}.gz"
             try:
                 dl.download([m + f"{name}.gz" for m in MIRRORS], target, _verify_gz(name),
                             progress=progress)
             except DataError as exc:
-                raise DataError(f"{exc}. {_missing_message(name, dirs)}") from None
+                raise DataError(f"{exc}\n{_missing_message(missing, dirs)}") from None
             path = target
         content = read_bytes(path)
         problem = _check(name, content)
@@ -79,10 +80,17 @@ def load_verified(data_dir: str | Path | None = None, download: bool = True,
     return out
 
 
-def _missing_message(name: str, dirs: list[Path]) -> str:
-    where = ", ".join(str(d / "mnist") for d in dirs)
-    return (f"MNIST file {name}[.gz] not found; put the four MNIST files in one of: {where} "
-            "(or set XPNET_DATA_DIR)")
+def _missing_message(missing: list[str], dirs: list[Path]) -> str:
+    """Which files are missing, where they were looked for, the layout they need, and both
+    ways to point xpnet at them."""
+    files = "\n".join(f"    {name}.gz" for name in missing)
+    looked = "\n".join(f"    {d / 'mnist'}" for d in dirs)
+    return (f"MNIST: {len(missing)} of the 4 files not found:\n{files}\n"
+            f"looked in:\n{looked}\n"
+            "to use a copy you have, put the four files (.gz or not) in a folder named mnist/ "
+            "and point xpnet at the folder ABOVE it:\n"
+            "    DATA/mnist/train-images-idx3-ubyte.gz (and the other three)\n"
+            "    XPNET_DATA_DIR=DATA xpnet train     or     xpnet train --data-dir DATA")
 
 
 def mnist(data_dir: str | Path | None = None, download: bool = True, progress: bool = True
