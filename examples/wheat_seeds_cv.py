@@ -6,17 +6,15 @@ mean accuracy (about 28% for always guessing the majority class).
 
     python examples/wheat_seeds_cv.py [path/to/wheat-seeds.csv]     (about 20 s)
 
-Without an argument it reads wheat-seeds.csv from $XPNET_DATA_DIR (else ../shared/data).
+Without an argument it uses the copy of the data set that ships with xpnet.
 """
 
-import os
 import sys
 
 import xpnet
 
-data_dir = os.environ.get("XPNET_DATA_DIR", "../shared/data")
-path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(data_dir, "wheat-seeds.csv")
-ds = xpnet.datasets.load_csv(path)
+ds = xpnet.datasets.load_csv(sys.argv[1]) if len(sys.argv) > 1 else \
+    xpnet.datasets.load("wheat-seeds")
 
 
 def make_network():

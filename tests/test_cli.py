@@ -32,10 +32,10 @@ def test_train_xor(tmp_path, capsys):
     assert d["train_seconds"] > 0
 
 
-def test_wheat_seeds_cross_validation_reaches_the_tutorial(tmp_path, capsys, data_dir):
+def test_wheat_seeds_cross_validation_reaches_the_tutorial(tmp_path, capsys):
     """The tutorial reports about 93% with 5-fold cross-validation."""
     m = tmp_path / "m.json"
-    code, _, err = run(capsys, "train", "--dataset", str(data_dir / "wheat-seeds.csv"),
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds",
                        "--cv", "5", "--backend", "numpy", "--quiet", "--metrics-out", str(m))
     assert code == 0, err
     d = metrics(m)
@@ -213,14 +213,13 @@ def test_a_real_valued_label_column_trains_a_regressor(tmp_path, capsys):
                           f"R^2 {r2:.4f} on the 80 rows of reg.csv that training held out")
 
 
-def test_task_flag_forces_the_choice(tmp_path, capsys, data_dir):
+def test_task_flag_forces_the_choice(tmp_path, capsys):
     data = tmp_path / "reg.csv"
     regression_csv(data, n=60)
     code, _, err = run(capsys, "train", "--dataset", str(data), "--cv", "3")
     assert code == 2 and "--cv reports accuracy" in err
-    wheat = data_dir / "wheat-seeds.csv"   # integer classes 1..3, read as a target
-    m = tmp_path / "m.json"
-    code, _, err = run(capsys, "train", "--dataset", str(wheat), "--task", "regression",
+    m = tmp_path / "m.json"   # the wheat seeds' integer classes 1..3, read as a target
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--task", "regression",
                        "--epochs", "20", "--metrics-out", str(m))
     assert code == 0, err
     assert "test_r2" in metrics(m) and "test_accuracy" not in metrics(m)

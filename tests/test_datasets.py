@@ -166,10 +166,15 @@ def test_csv_string_labels_first_column(tmp_path):
     assert ds.class_names == ["cat", "dog"] and ds.X_train.shape == (3, 2)
 
 
-def test_wheat_seeds(data_dir):
-    ds = xpnet.datasets.load_csv(data_dir / "wheat-seeds.csv")
+def test_wheat_seeds():
+    ds = xpnet.datasets.load_csv(xpnet.datasets.packaged("wheat-seeds"))
     assert ds.X_train.shape == (210, 7) and ds.class_names == ["1", "2", "3"]
     assert np.bincount(ds.y_train).tolist() == [70, 70, 70]
+
+
+def test_the_shipped_wheat_seeds_are_the_canonical_copy(data_dir):
+    shipped = xpnet.datasets.packaged("wheat-seeds").read_bytes()
+    assert shipped == (data_dir / "wheat-seeds.csv").read_bytes()
 
 
 @pytest.mark.parametrize(
@@ -196,7 +201,8 @@ def test_csv_missing_file(tmp_path):
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match="unknown dataset; use mnist, wheat-seeds, xor, spirals, moons"):
+    with pytest.raises(DataError,
+                       match="unknown dataset; use mnist, wheat-seeds, xor, spirals, moons"):
         xpnet.datasets.load("cifar")
 
 

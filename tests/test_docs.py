@@ -1,5 +1,5 @@
-"""The docs match the code: every function, class, method and test the README and the
-maths-to-code guide name in backticks exists, and the README's commands use real flags."""
+"""The docs match the code: every function, class, method and test the README and the pages
+of docs/ name in backticks exists, and their commands use real flags."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from xpnet import activations, layers, losses, network
 from xpnet.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "docs" / "maths-to-code.md"]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 OWNERS = {"Dense": layers.Dense, "Dropout": layers.Dropout, "Network": network.Network,
           "Loss": losses.Loss, "Activation": activations.Activation}
 
@@ -57,10 +57,11 @@ def test_named_code_exists(doc):
     assert not missing, f"{doc.name} names what the code lacks: {missing}"
 
 
-def test_readme_commands_use_real_flags():
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_commands_use_real_flags(doc):
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices
-    text = (ROOT / "README.md").read_text()
+    text = doc.read_text()
     bad = []
     for line in re.findall(r"^(?:\$ )?(xpnet [^\n#|]*)", text, re.M) + \
             re.findall(r"`(xpnet [^`]*)`", text):
@@ -69,4 +70,4 @@ def test_readme_commands_use_real_flags():
             continue
         known = {o for a in sub[words[1]]._actions for o in a.option_strings}
         bad += [w for w in words if w.startswith("--") and w not in known]
-    assert not bad, f"README uses unknown flags: {sorted(set(bad))}"
+    assert not bad, f"{doc.name} uses unknown flags: {sorted(set(bad))}"
