@@ -192,3 +192,58 @@ def test_cli_distributed(tmp_path):
     assert r.stdout.count("test accuracy") == 1          # only rank 0 prints
     assert "data-parallel over 2 MPI ranks" in r.stderr
     assert json.loads(m.read_text())["test_accuracy"] > 0.9
+
+
+def test_mpi4py_without_an_mpi_library_is_one_line(monkeypatch):
+    """mpi4py 4 with no MPI library to load raises RuntimeError on ``from mpi4py import MPI``;
+    the communicator answers with one line naming the fix."""
+    import types
+
+    class NoLibrary(types.ModuleType):
+        def __getattr__(self, name):
+            raise RuntimeError("cannot load MPI library\nerror: libmpi.so.12: cannot open")
+
+    monkeypatch.setitem(sys.modules, "mpi4py", NoLibrary("mpi4py"))
+    monkeypatch.delitem(sys.modules, "mpi4py.MPI", raising=False)
+    with pytest.raises(xpnet.BackendError, match="cannot load an MPI library") as info:
+        comm.MPI()
+    assert "\n" not in str(info.value) and 'pip install "xpnet[mpi]"' in str(info.value)
+
+
+def fake_cupyx(monkeypatch, stopped):
+    """cupyx.distributed as seen from xpnet: a communicator whose rank-0 rendezvous server
+    records when it is stopped."""
+    import types
+
+    class Server:
+        def stop(self):
+            stopped.append(True)
+
+    class Group:
+        _store = Server()
+
+    distributed = types.ModuleType("cupyx.distributed")
+    distributed.init_process_group = lambda size, rank, backend: Group()
+    cupyx = types.ModuleType("cupyx")
+    cupyx.distributed = distributed
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+    monkeypatch.setitem(sys.modules, "cupyx.distributed", distributed)
+    monkeypatch.setattr(comm, "gpu_count", lambda: 1)
+    monkeypatch.setattr(comm, "resolve", lambda name, device: xpnet.resolve("numpy"))
+
+
+def test_nccl_stops_its_rendezvous_server_at_exit_and_on_abort(monkeypatch):
+    import atexit
+
+    stopped, registered, exited = [], [], []
+    fake_cupyx(monkeypatch, stopped)
+    monkeypatch.setattr(atexit, "register", registered.append)
+    nccl = comm.NCCL(rank=0, size=1)
+    assert registered == [nccl.close]          # at exit ...
+    nccl.close()
+    nccl.close()                               # ... once, however often it is called
+    assert stopped == [True]
+    again = comm.NCCL(rank=0, size=1)
+    monkeypatch.setattr(comm.os, "_exit", exited.append)
+    again.abort(1)                             # ... and before an abort
+    assert stopped == [True, True] and exited == [1]

@@ -1,6 +1,8 @@
-"""The one-command GPU check, run dry on NumPy: every step's plumbing works, each step writes
-its JSON, the summary names every step, and a failing step is recorded without stopping the
-others. (On a GPU machine the same script runs the real thing: benchmarks/results/README.md.)"""
+"""The one-command GPU check, run dry on NumPy: the steps run in order of value, each writes
+its JSON with its expected time, a failing step is recorded without stopping the others, a step
+that hangs is stopped (gracefully, or killed when it ignores the stop) with what it wrote kept,
+and the results are packed after every step. (On a GPU machine the same script runs the real
+thing: benchmarks/results/README.md.)"""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -17,7 +20,7 @@ SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 sys.path.insert(0, str(SCRIPT.parent))
 import gpu_check  # noqa: E402
 
-STEPS = [name for name, _ in gpu_check.STEPS]
+STEPS = [s.name for s in gpu_check.STEPS]
 
 
 def run(out, *args, env=None):
@@ -26,28 +29,37 @@ def run(out, *args, env=None):
                           env={**os.environ, **(env or {})})
 
 
+def test_the_most_valuable_steps_come_first_and_fit_the_budget():
+    assert STEPS[:4] == ["environment", "info", "mnist_recipe", "gpu_tests"]
+    assert STEPS[-1] == "suite" and "tests" not in STEPS   # CI runs the CPU tests
+    assert sum(s.estimate_s for s in gpu_check.STEPS) <= 540
+    assert all(s.why and s.estimate_s <= s.limit_s for s in gpu_check.STEPS)
+
+
 @pytest.mark.slow
 def test_dry_run_exercises_every_step(tmp_path, data_dir):
-    pytest.importorskip("matplotlib")
-    r = run(tmp_path)
+    out, packed = tmp_path / "out", tmp_path / "packed"
+    r = run(out, "--pack-dir", str(packed))
     assert r.returncode == 0, r.stderr
-    records = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in STEPS}
+    records = {name: json.loads((out / f"{name}.json").read_text()) for name in STEPS}
     skipped = {n for n, rec in records.items() if rec["status"] == "skipped"}
-    may_skip = {"bench_torch_cuda", "nccl_world1", "epoch_vs_torch", "mpi_device_arrays"}
-    assert skipped <= may_skip and {"bench_torch_cuda", "nccl_world1"} <= skipped
+    may_skip = {"bench_torch_cuda", "epoch_vs_torch", "distributed", "profile"}
+    assert skipped <= may_skip and "bench_torch_cuda" in skipped
     assert all(rec["status"] in ("ok", "skipped") for rec in records.values())
-    assert records["tests"]["passed"] > 0 and records["tests"]["failed"] == 0
+    assert all(rec["estimate_s"] > 0 and rec["limit_s"] > 0 for rec in records.values())
+    assert records["gpu_tests"]["passed"] > 0 and records["gpu_tests"]["failed"] == 0
     assert [row["batch_size"] for row in records["bench_tf32_off"]["results"]] == [16, 64]
     assert records["bench_tf32_on"]["results"][0]["tf32"] == "n/a"   # NumPy: no tensor cores
-    rows = records["event_crosscheck"]["rows"]
-    assert len(rows) == 4 and all(row["device_us"] > 0 for row in rows)
-    assert all("suite_us" in row for row in rows if row["case"].startswith("gemm"))
     assert 0 < records["mnist_recipe"]["test_accuracy"] <= 1
-    assert (tmp_path / "suite.png").read_bytes()[:4] == b"\x89PNG"
-    assert "### numpy (cpu) (TF32: n/a)" in (tmp_path / "suite.md").read_text()
-    summary = (tmp_path / "summary.md").read_text()
-    assert summary.startswith("# GPU check: no GPU (numpy dry run)")
-    assert all(f"| {name} |" in summary for name in STEPS)
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["step"] for s in summary["steps"]] == STEPS
+    assert summary["estimate_total_s"] <= summary["budget_s"] == 540
+    text = (out / "summary.md").read_text()
+    assert text.startswith("# GPU check: no GPU (numpy dry run)")
+    assert all(f"| {name} |" in text for name in STEPS)
+    assert (packed / "summary.md").read_text() == text
+    with tarfile.open(packed / "gpu-check.tgz") as tar:
+        assert {"summary.json", "gpu_tests.json", "gpu-tests.xml"} <= set(tar.getnames())
 
 
 def test_a_failing_step_is_recorded_and_the_next_one_runs(tmp_path):
@@ -58,4 +70,22 @@ def test_a_failing_step_is_recorded_and_the_next_one_runs(tmp_path):
     assert json.loads((tmp_path / "info.json").read_text())["status"] == "ok"
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert [s["step"] for s in summary["steps"]] == ["environment", "info", "mnist_recipe"]
-    assert "failed: mnist_recipe" in r.stderr
+    assert "failed or timed out: mnist_recipe" in r.stderr
+
+
+@pytest.mark.parametrize("how", ["", ":hard"])
+def test_a_hanging_step_is_stopped_its_report_kept_and_the_next_one_runs(tmp_path, how):
+    out, packed = tmp_path / "out", tmp_path / "packed"
+    r = run(out, "--only", "info", "bench_tf32_off", "--limit", "info=3", "--pack-dir",
+            str(packed), env={"XPNET_GPU_CHECK_HANG": f"info{how}", "XPNET_GPU_CHECK_GRACE": "2"})
+    assert r.returncode == 1
+    info = json.loads((out / "info.json").read_text())
+    assert info["status"] == "timed out" and info["limit_s"] == 3
+    assert info["seconds"] < 3 + 2 + 10                    # stopped, not left to hang
+    if how:   # ignored SIGINT: killed after the grace; what it printed is kept
+        assert "killed" in info["reason"] and "started" in (out / "info.child.log").read_text()
+    else:     # stopped gracefully: the step's own report and its command's log survive
+        assert "stopped at its time limit" in info["reason"]
+        assert "started" in (out / "info.log").read_text()
+    assert json.loads((out / "bench_tf32_off.json").read_text())["status"] == "ok"
+    assert "| info | timed out |" in (packed / "summary.md").read_text()

@@ -19,6 +19,7 @@ same update.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -75,6 +76,12 @@ class MPI(Communicator):
             raise BackendError(
                 f"distributed training over MPI needs mpi4py ({exc}); install it with: "
                 'pip install "xpnet[mpi]" (or build mpi4py against your cluster\'s MPI)'
+            ) from None
+        except (RuntimeError, OSError) as exc:   # mpi4py 4 without an MPI library to load
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise BackendError(
+                f"mpi4py is installed but cannot load an MPI library ({first}); install one "
+                'with: pip install "xpnet[mpi]" (MPICH), or point mpi4py at your cluster\'s MPI'
             ) from None
         self._MPI = _MPI
         self.comm = comm if comm is not None else _MPI.COMM_WORLD
@@ -144,6 +151,17 @@ class NCCL(Communicator):
         self.backend = resolve("cupy", rank % n_local)
         self.backend.make_current()
         self.comm = cupyx.distributed.init_process_group(size, rank, backend="nccl")
+        # rank 0 runs the rendezvous server, a process that loops until it is stopped (cupyx
+        # keeps it as the communicator's _store; no public name reaches it)
+        self.rendezvous = getattr(self.comm, "_store", None)
+        atexit.register(self.close)
+
+    def close(self) -> None:
+        """Stop rank 0's rendezvous server, which would otherwise keep the process from
+        exiting (at exit, and before an abort); calling it again does nothing."""
+        server, self.rendezvous = self.rendezvous, None
+        if server is not None:
+            server.stop()
 
     def allreduce_sum(self, backend: Backend, buf: Array) -> Array:
         out = backend.xp.empty_like(buf)
@@ -162,6 +180,7 @@ class NCCL(Communicator):
         return to_numpy(out).tolist()
 
     def abort(self, code: int = 1) -> None:
+        self.close()
         os._exit(code)   # NCCL has no global abort; the launcher ends the other ranks
 
 
