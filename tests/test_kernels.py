@@ -65,8 +65,8 @@ def test_adam_update_matches_the_portable_kernel(backend, dtype, shape, t):
     np.testing.assert_array_equal(again[0], got[0])   # the workspace carries nothing over
 
 
-TESTED = {"sgd_update", "adam_update", "take_rows", "bias_gradient", "bias_activation",
-          "output_error"}
+TESTED = {"sgd_update", "adam_update", "flush_subnormals", "take_rows", "bias_gradient",
+          "bias_activation", "output_error"}
 
 
 @pytest.mark.parametrize("backend", list(OVERRIDES))
@@ -157,3 +157,22 @@ def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, sca
         C_ref = -np.sum(Y64 * special.log_expit(Z64) + (1 - Y64) * special.log_expit(-Z64))
     np.testing.assert_allclose(float(C), C_ref / M, rtol=rtol)
     np.testing.assert_allclose(D, scale * (A - Y64) / M, rtol=rtol, atol=rtol * 1e-3)
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_flush_subnormals_matches_the_portable_kernel_and_numpy(backend, dtype):
+    """Subnormals (0 < |a| < the smallest normal) become 0; zero, normal numbers, inf and NaN
+    stay as they are."""
+    info = np.finfo(dtype)
+    sub = info.smallest_subnormal
+    a = np.array([0.0, sub, -sub, info.tiny / 3, info.tiny, -info.tiny, 1.0, -2.5, np.inf,
+                  -np.inf, np.nan], dtype=dtype)
+    expected = np.array([0.0, 0.0, 0.0, 0.0, info.tiny, -info.tiny, 1.0, -2.5, np.inf,
+                         -np.inf, np.nan], dtype=dtype)
+    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    got = kernels.flush_subnormals(xp, a.copy())
+    want = PORTABLE.flush_subnormals(xp, a.copy())
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(np.asarray(want), expected)
+    assert got.dtype == dtype

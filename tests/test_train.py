@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io as stdio
 import math
+import os
 
 import numpy as np
 import pytest
@@ -262,3 +263,64 @@ def test_callback_interface(backend):
     assert [e for e, _ in seen] == [1, 2, 3] and h.stopped_early and ended == [[1, 2, 3]]
     assert seen[0][1] == ["accuracy", "epoch", "learning_rate", "loss", "seconds", "val_accuracy",
                           "val_loss"]
+
+
+def test_no_subnormal_optimizer_state_survives_a_fit(monkeypatch):
+    """A feature that falls silent leaves its weights' velocities decaying by mu = 0.9 at every
+    step: into the subnormal range after ~800 steps, where they stay (0.9 times the smallest
+    subnormal rounds back to it). The step flushes them; with the flush switched off the same
+    fits keep them (the test can fail)."""
+    from xpnet import step
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(16, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int)
+    silent = X.copy()
+    silent[:, 2] = 0.0
+
+    def subnormals(flush_every):
+        monkeypatch.setattr(step, "FLUSH_EVERY", flush_every)
+        net = xpnet.Network([3, 4, 2], backend="numpy", seed=0)
+        opt = xpnet.SGD(0.05, momentum=0.9)
+        net.fit(X, y, epochs=1, batch_size=1, optimizer=opt, progress=False)
+        net.fit(silent, y, epochs=80, batch_size=1, optimizer=opt, progress=False)
+        v = np.concatenate([a.ravel() for a in opt.state["velocity"].values()])
+        return int(np.sum((v != 0) & (np.abs(v) < np.finfo(np.float32).tiny)))
+
+    assert subnormals(10**9) > 0          # without flushing, subnormals stay
+    assert subnormals(100) == 0           # 1296 steps, the last flush at step 1200
+
+
+def test_blas_threads_follow_the_shape_and_the_user(monkeypatch):
+    from xpnet.backend import ONE_THREAD_BELOW, blas_threads_for
+
+    for name in ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    cores = len(os.sched_getaffinity(0))
+    assert blas_threads_for(ONE_THREAD_BELOW / 2) == 1
+    assert blas_threads_for(ONE_THREAD_BELOW * 2) == cores      # never more than the cores
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert blas_threads_for(1.0) is None                        # the user's setting wins
+    monkeypatch.setenv("XPNET_BLAS_THREADS", "3")
+    assert blas_threads_for(1.0) == 3
+
+
+def test_a_small_fit_runs_its_blas_on_one_thread(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    for name in ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+    seen = []
+
+    class Threads(xpnet.Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info()
+                         if i["user_api"] == "blas"})
+
+    X, y = blobs(64)
+    before = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    net_for().fit(X, y, epochs=1, batch_size=16, callbacks=[Threads()], progress=False)
+    assert seen == [{1}]
+    after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
+    assert after == before                                      # given back afterwards

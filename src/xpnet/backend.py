@@ -171,6 +171,11 @@ class Backend:
         never warns."""
         return contextlib.nullcontext()
 
+    def threads_for(self, flops: float) -> contextlib.AbstractContextManager:
+        """A context with the library's compute threads chosen for a training step of
+        ``flops`` GEMM operations (the CPU backends; a no-op elsewhere)."""
+        return contextlib.nullcontext()
+
     def tf32(self) -> str:
         """Whether float32 matmuls may use TF32 tensor cores: ``"on"``/``"off"`` on a GPU,
         ``"n/a"`` on a CPU. Recorded with every GPU timing, since TF32 changes both speed and
@@ -220,6 +225,18 @@ class NumpyBackend(Backend):
 
     def quiet_float_errors(self) -> contextlib.AbstractContextManager:
         return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
+
+    def threads_for(self, flops: float) -> contextlib.AbstractContextManager:
+        """The BLAS threads for a step of ``flops`` (:func:`blas_threads_for`), through
+        threadpoolctl when it is installed (``pip install "xpnet[cpu]"``); else as they are."""
+        n = blas_threads_for(flops)
+        if n is None:
+            return contextlib.nullcontext()
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return contextlib.nullcontext()
+        return threadpool_limits(n, user_api="blas")
 
     @staticmethod
     def holds(x: Any) -> bool:
@@ -447,6 +464,32 @@ BACKENDS = tuple(REGISTRY)
 def _cpu_only(name: str, device: Any) -> None:
     if device not in (None, "cpu"):
         raise BackendError(f"the {name} backend runs on the CPU only; got device={device!r}")
+
+
+ONE_THREAD_BELOW = 30e6
+"""GEMM FLOPs per training step under which NumPy's BLAS runs on one thread. Measured on a
+2-vCPU Intel Xeon with OpenBLAS 0.3.31 (``benchmarks/blas_threads.py``, steps timed with one
+and two threads interleaved): 784-100-10 at batch 64 (20 MFLOP a step) took 318 us on one
+thread and 371 on two; at batch 128 (41 MFLOP) 520 against 448; 784-512-512-10 at batch 16
+(51 MFLOP) 1668 against 1488. Below the threshold the threads' meeting in every small GEMM
+costs more than the second core gives."""
+
+_USER_THREAD_SETTINGS = ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                         "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+def blas_threads_for(flops: float) -> int | None:
+    """How many BLAS threads a training step of ``flops`` GEMM operations should use: one below
+    :data:`ONE_THREAD_BELOW`, else every core this process may run on. None (leave the BLAS as
+    it is) when the user has set a thread count (``OPENBLAS_NUM_THREADS`` and its kin);
+    ``XPNET_BLAS_THREADS=N`` fixes N for xpnet alone."""
+    explicit = os.environ.get("XPNET_BLAS_THREADS")
+    if explicit:
+        return max(1, int(explicit))
+    if any(os.environ.get(name) for name in _USER_THREAD_SETTINGS[1:]):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 1 if flops < ONE_THREAD_BELOW else max(1, cores or 1)
 
 
 _ALLOCATOR_TUNED = False

@@ -117,14 +117,15 @@ def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float
         for a, b in operands:
             xp.matmul(a, b)
 
-    for _ in range(3):  # warm-up: allocations, BLAS thread pools, kernel caches
-        step()
-        gemms()
-    inner = max(1, int(sample_seconds / max(timer(step, backend, 3), 1e-9)))
-    step_t, gemm_t = [], []
-    for _ in range(repeats):
-        step_t.append(timer(step, backend, inner))
-        gemm_t.append(timer(gemms, backend, inner))
+    with backend.threads_for(step_flops(sizes, M)):   # the BLAS threads a fit would use
+        for _ in range(3):  # warm-up: allocations, BLAS thread pools, kernel caches
+            step()
+            gemms()
+        inner = max(1, int(sample_seconds / max(timer(step, backend, 3), 1e-9)))
+        step_t, gemm_t = [], []
+        for _ in range(repeats):
+            step_t.append(timer(step, backend, inner))
+            gemm_t.append(timer(gemms, backend, inner))
     s, g = statistics.median(step_t), statistics.median(gemm_t)
     flops = step_flops(sizes, M)
     return {

@@ -87,6 +87,12 @@ class NumpyKernels(Kernels):
         np.add(p, g, out=p)
         return p, v
 
+    def flush_subnormals(self, xp: Any, a: Array) -> Array:
+        tiny = np.finfo(a.dtype).tiny
+        small = np.less(np.abs(a), tiny)
+        np.copyto(a, 0, where=small)   # in place
+        return a
+
     def adam_update(self, xp: Any, p: Array, g: Array, m: Array, v: Array, b1: float,
                     b2: float, step: float, c2: float, eps: float
                     ) -> tuple[Array, Array, Array]:

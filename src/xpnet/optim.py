@@ -94,6 +94,14 @@ class Optimizer:
         updated ``(params, state)`` out (arrays updated in place where the library allows)."""
         raise NotImplementedError
 
+    def flush_subnormals(self) -> None:
+        """Zero the subnormal entries of the state (the kernel ``flush_subnormals``): the
+        training step calls it every :data:`xpnet.step.FLUSH_EVERY` steps."""
+        flush = self._kernels().flush_subnormals
+        for arrays in self.state.values():
+            for k, a in arrays.items():
+                arrays[k] = flush(self.xp, a)
+
     def _kernels(self) -> Kernels:
         if self.kernels is None:
             raise RuntimeError(f"{self!r} is not bound to a backend: call "

@@ -33,7 +33,7 @@ from .backend import on_its_device
 from .callbacks import Callback, CallbackList, DivergenceGuard, History, Progress
 from .errors import ModelFileError, TrainingDiverged, positive_int
 from .model import Model
-from .step import TrainingStep, batch_bounds, batches
+from .step import TrainingStep, batch_bounds, batches, gemm_flops
 
 Array = Any
 
@@ -134,7 +134,9 @@ def fit(
                          {**(notes or {}), "epochs": epochs, "batch_size": batch_size}) \
         if checkpoint is not None and comm.is_root else None
     hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
-    with _stopping_cleanly(comm, run.history, shown, checkpoint, model.backend) as signals:
+    threads = model.backend.threads_for(gemm_flops(model.named_parameters(), batch_size))
+    with threads, _stopping_cleanly(comm, run.history, shown, checkpoint,
+                                    model.backend) as signals:
         hooks.on_train_begin(model)
         for epoch in range(run.first_epoch + 1, epochs + 1):
             _one_epoch(model, step, run, figures, hooks, signals, epoch, shuffle, shuffler,
