@@ -43,6 +43,11 @@ def run_xpnet(sizes, batch, epochs, args):
     be = net.backend
     X, y = be.asarray(X), be.asarray(y)   # on the device once, as fit keeps it
     opt = xpnet.SGD(0.05, momentum=0.9)
+    if args.compile:   # one fit: its first epoch compiles the step, the others are timed
+        h = net.fit(X, y, epochs=epochs + 1, batch_size=batch, optimizer=opt, progress=False,
+                    compile=True)
+        return h.seconds[1:], {"device": be.describe() + ", compiled", "tf32": be.tf32(),
+                               "first_epoch_with_compile_s": h.seconds[0]}
     net.fit(X[:batch * 4, :], y[:batch * 4], epochs=1, batch_size=batch, optimizer=opt,
             progress=False)  # warm-up: thread pools, allocator, kernel caches
     times = []
@@ -174,6 +179,9 @@ def main():
                    help="both on the GPU: --backend cupy --torch-device cuda:0")
     p.add_argument("--tf32", action="store_true", help="allow TF32 matmuls on both sides")
     p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--compile", action="store_true",
+                   help="xpnet with compile=True (use with --backend torch): the step "
+                        "compiled whole by torch.compile; its first epoch is left out")
     p.add_argument("--peers", nargs="+", default=["torch"], choices=("torch", "jax"),
                    help="what xpnet is compared with (default: torch; jax needs JAX installed)")
     p.add_argument("--child", choices=tuple(RUNNERS))
@@ -192,6 +200,7 @@ def main():
                    "--epochs", str(args.epochs), "--sizes", *map(str, args.sizes),
                    "--backend", args.backend, "--torch-device", args.torch_device]
             cmd += ["--tf32"] * args.tf32 + (["--limit", str(args.limit)] if args.limit else [])
+            cmd += ["--compile"] * args.compile
             run = subprocess.run(cmd, capture_output=True, text=True)
             if run.returncode != 0:
                 sys.exit(f"the {lib} run failed:\n{run.stderr.strip()}")

@@ -10,12 +10,28 @@ from xpnet import activations, losses
 from xpnet.backend import resolve
 from xpnet.kernels import PORTABLE, Kernels
 
-OVERRIDES = {"numpy": resolve("numpy").kernels}
+
+def _kernel_sets():
+    from xpnet.kernels_numpy import NumpyKernels
+
+    sets = {"numpy": NumpyKernels()}
+    try:
+        from xpnet.kernels_numba import NumbaKernels
+
+        sets["numba"] = NumbaKernels()
+    except ImportError:   # numba not installed: its kernels are not used either
+        pass
+    return sets
+
+
+OVERRIDES = _kernel_sets()
+XP = {"numpy": "numpy", "numba": "numpy"}   # the namespace each set works on
 SHAPES = [(7,), (13, 5), (64, 33), (200, 100)]   # the last above kernels_numpy.SMALL
 
 
 def test_each_backend_names_its_kernels():
     assert isinstance(OVERRIDES["numpy"], Kernels) and OVERRIDES["numpy"].name == "numpy"
+    assert resolve("numpy").kernels.name == ("numba" if "numba" in OVERRIDES else "numpy")
     assert resolve("array_api_strict").kernels is PORTABLE   # the reference path
 
 
@@ -30,7 +46,7 @@ def random_arrays(rng, shape, dtype, n):
 def test_sgd_update_matches_the_portable_kernel(backend, dtype, shape, momentum, nesterov):
     rng = np.random.default_rng(hash((shape, momentum, nesterov)) % 2**32)
     p, g, v = random_arrays(rng, shape, dtype, 3)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     got = kernels.sgd_update(xp, p.copy(), g.copy(), v.copy() if momentum else None, momentum,
                              nesterov)
     want = PORTABLE.sgd_update(xp, p.copy(), g.copy(), v.copy() if momentum else None,
@@ -54,7 +70,7 @@ def test_adam_update_matches_the_portable_kernel(backend, dtype, shape, t):
     v = np.abs(random_arrays(rng, shape, dtype, 1)[0])
     b1, b2, lr, eps = 0.9, 0.999, 1e-3, 1e-8
     args = (b1, b2, lr / (1 - b1**t), 1 - b2**t, eps)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     got = kernels.adam_update(xp, p.copy(), g.copy(), m.copy(), v.copy(), *args)
     want = PORTABLE.adam_update(xp, p.copy(), g.copy(), m.copy(), v.copy(), *args)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
@@ -81,7 +97,7 @@ def test_every_override_has_a_test_here(backend):
 @pytest.mark.parametrize("backend", list(OVERRIDES))
 def test_take_rows_matches_the_portable_kernel(backend):
     rng = np.random.default_rng(3)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     idx = rng.permutation(50)[:17]
     for X in (rng.normal(size=(50, 6)).astype(np.float32), rng.integers(0, 9, 50)):
         got, want = kernels.take_rows(xp, X, idx), PORTABLE.take_rows(xp, X, idx)
@@ -95,7 +111,7 @@ def test_take_rows_matches_the_portable_kernel(backend):
 @pytest.mark.parametrize("shape", [(1, 3), (32, 100), (128, 512)])
 def test_bias_gradient_matches_the_portable_kernel(backend, dtype, shape):
     D = np.random.default_rng(4).normal(size=shape).astype(dtype)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     got = kernels.bias_gradient(xp, D)
     assert got.shape == (shape[1],) and got.dtype == dtype
     np.testing.assert_allclose(got, PORTABLE.bias_gradient(xp, D), rtol=1e-6, atol=1e-5)
@@ -111,7 +127,7 @@ def test_bias_activation_matches_the_portable_kernel(backend, dtype, name):
     b = rng.normal(size=9).astype(dtype)
     dA = rng.normal(size=Z.shape).astype(dtype)
     f = activations.get(name)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     A, backprop = kernels.bias_activation(xp, Z.copy(), b, f)
     A0, backprop0 = PORTABLE.bias_activation(xp, Z.copy(), b, f)
     rtol = 1e-6 if dtype == np.float32 else 1e-14
@@ -137,7 +153,7 @@ def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, sca
     else:   # rows that need not sum to 1: the general formula, not a one-hot shortcut
         Y = rng.random((33, k)).astype(dtype)
     loss = losses.get(loss_name)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     Z_before = Z.copy()
     C, D = kernels.output_error(xp, loss, Z, Y, scale)
     np.testing.assert_array_equal(Z, Z_before)   # the logits still give the classes
@@ -170,9 +186,23 @@ def test_flush_subnormals_matches_the_portable_kernel_and_numpy(backend, dtype):
                   -np.inf, np.nan], dtype=dtype)
     expected = np.array([0.0, 0.0, 0.0, 0.0, info.tiny, -info.tiny, 1.0, -2.5, np.inf,
                          -np.inf, np.nan], dtype=dtype)
-    kernels, xp = OVERRIDES[backend], resolve(backend).xp
+    kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     got = kernels.flush_subnormals(xp, a.copy())
     want = PORTABLE.flush_subnormals(xp, a.copy())
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(np.asarray(want), expected)
     assert got.dtype == dtype
+
+
+@pytest.mark.parametrize("backend", list(OVERRIDES))
+def test_relu_keeps_nan_and_inf_as_the_portable_kernel_does(backend):
+    """A NaN input must stay NaN through the layer (the divergence guard looks for it):
+    A = Z * [Z > 0] gives NaN for NaN and -inf, inf for inf, and 0 elsewhere below zero."""
+    xp = resolve(XP[backend]).xp
+    Z = np.array([[np.nan, -np.inf, np.inf, -1.0, 0.0, 2.0]], dtype=np.float32)
+    b = np.zeros(6, dtype=np.float32)
+    relu = activations.get("relu")
+    A0, bp0 = PORTABLE.bias_activation(xp, Z.copy(), b, relu)
+    A1, bp1 = OVERRIDES[backend].bias_activation(xp, Z.copy(), b, relu)
+    np.testing.assert_array_equal(A1, A0)
+    np.testing.assert_array_equal(bp1(np.ones_like(Z)), bp0(np.ones_like(Z)))

@@ -265,13 +265,25 @@ def test_callback_interface(backend):
                           "val_loss"]
 
 
-def test_no_subnormal_optimizer_state_survives_a_fit(monkeypatch):
+@pytest.mark.parametrize("kernels", ["numpy", "numba"])
+def test_no_subnormal_optimizer_state_survives_a_fit(monkeypatch, kernels):
     """A feature that falls silent leaves its weights' velocities decaying by mu = 0.9 at every
     step: into the subnormal range after ~800 steps, where they stay (0.9 times the smallest
-    subnormal rounds back to it). The step flushes them; with the flush switched off the same
-    fits keep them (the test can fail)."""
+    subnormal rounds back to it). NumPy's kernels leave them to the step's periodic flush, so
+    with the flush switched off they stay (the test can fail); the numba momentum kernel
+    flushes each one as it computes it."""
     from xpnet import step
+    from xpnet.backend import NumpyBackend
 
+    if kernels == "numba":
+        numba_kernels = pytest.importorskip("xpnet.kernels_numba")
+        chosen = numba_kernels.NumbaKernels()
+    else:
+        from xpnet.kernels_numpy import NumpyKernels
+
+        chosen = NumpyKernels()
+    plain = NumpyBackend.create()
+    backend = NumpyBackend(plain.xp, plain.device, plain.lib, chosen)
     rng = np.random.default_rng(0)
     X = rng.normal(size=(16, 3)).astype(np.float32)
     y = (X[:, 0] > 0).astype(int)
@@ -280,15 +292,18 @@ def test_no_subnormal_optimizer_state_survives_a_fit(monkeypatch):
 
     def subnormals(flush_every):
         monkeypatch.setattr(step, "FLUSH_EVERY", flush_every)
-        net = xpnet.Network([3, 4, 2], backend="numpy", seed=0)
+        net = xpnet.Network([3, 4, 2], backend=backend, seed=0)
         opt = xpnet.SGD(0.05, momentum=0.9)
         net.fit(X, y, epochs=1, batch_size=1, optimizer=opt, progress=False)
         net.fit(silent, y, epochs=80, batch_size=1, optimizer=opt, progress=False)
         v = np.concatenate([a.ravel() for a in opt.state["velocity"].values()])
         return int(np.sum((v != 0) & (np.abs(v) < np.finfo(np.float32).tiny)))
 
-    assert subnormals(10**9) > 0          # without flushing, subnormals stay
-    assert subnormals(100) == 0           # 1296 steps, the last flush at step 1200
+    if kernels == "numpy":
+        assert subnormals(10**9) > 0      # without flushing, subnormals stay
+        assert subnormals(100) == 0       # 1296 steps, the last flush at step 1200
+    else:
+        assert subnormals(10**9) == 0     # flushed as they arise
 
 
 def test_blas_threads_follow_the_shape_and_the_user(monkeypatch):
@@ -324,3 +339,33 @@ def test_a_small_fit_runs_its_blas_on_one_thread(monkeypatch):
     assert seen == [{1}]
     after = {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
     assert after == before                                      # given back afterwards
+
+
+def test_a_compiled_step_trains_as_the_eager_one(tmp_path):
+    """torch.compile of the whole step (forward, backward, SGD-momentum update): after a few
+    epochs the weights equal the eager step's to float32 rounding, through a schedule that
+    changes the learning rate (data for the compiled step, not a new graph)."""
+    torch = pytest.importorskip("torch")
+    import os
+
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    X, y = blobs(96)
+    kwargs = dict(epochs=3, batch_size=32, optimizer="momentum", learning_rate=0.05,
+                  schedule="cosine", progress=False)
+    eager = xpnet.Network([2, 8, 3], backend="torch", seed=0)
+    compiled = xpnet.Network([2, 8, 3], backend="torch", seed=0)
+    out = stdio.StringIO()
+    eager.fit(X, y, **kwargs)
+    compiled.fit(X, y, compile=True, **{**kwargs, "progress": True}, stream=out)
+    for p, q in zip(eager.parameters(), compiled.parameters()):
+        np.testing.assert_allclose(q.detach().numpy(), p.detach().numpy(), rtol=1e-5,
+                                   atol=1e-6)
+    assert "compiled the training step in" in out.getvalue()
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+
+
+def test_compile_elsewhere_names_the_backends_that_can():
+    X, y = blobs(16)
+    with pytest.raises(xpnet.BackendError, match="compile=True needs a backend that compiles "
+                                                 "the whole step: torch"):
+        net_for().fit(X, y, epochs=1, compile=True, progress=False)

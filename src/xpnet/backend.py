@@ -171,6 +171,18 @@ class Backend:
         never warns."""
         return contextlib.nullcontext()
 
+    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``fn`` (a training step as a function of explicit state) compiled whole, where the
+        library can (``compile=True``); :class:`BackendError` naming those that can, elsewhere."""
+        raise BackendError(
+            f"compile=True needs a backend that compiles the whole step: torch (torch.compile); "
+            f"the {self.name} backend runs the step as it is: drop compile=True or use "
+            "backend='torch'")
+
+    def scalar(self, value: float, dtype: Any) -> Any:
+        """``value`` as a 0-d array of ``dtype`` on the device."""
+        return self.xp.asarray(value, dtype=dtype, device=self.device)
+
     def threads_for(self, flops: float) -> contextlib.AbstractContextManager:
         """A context with the library's compute threads chosen for a training step of
         ``flops`` GEMM operations (the CPU backends; a no-op elsewhere)."""
@@ -218,10 +230,8 @@ class NumpyBackend(Backend):
         _cpu_only(cls.name, device)
         from array_api_compat import numpy as xp
 
-        from .kernels_numpy import NumpyKernels
-
         tune_host_allocator()
-        return cls(xp, "cpu", np, NumpyKernels())
+        return cls(xp, "cpu", np, numpy_kernels())
 
     def quiet_float_errors(self) -> contextlib.AbstractContextManager:
         return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
@@ -433,6 +443,13 @@ class TorchBackend(Backend):
         return ["cpu"] + ([f"cuda:{i}" for i in range(cuda.device_count())]
                           if cuda.is_available() else [])
 
+    def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """``torch.compile`` of the whole step: forward, backward and update in one graph
+        (TorchInductor's kernels on the CPU; on CUDA, CUDA graphs are another option to
+        measure there). The first call compiles, for seconds; later calls reuse it, and
+        TorchInductor caches compilations on disk across processes."""
+        return self.lib.compile(fn)
+
     def device_random(self, seed: int) -> Any:
         rng = self.lib.Generator(device=self.device)
         rng.manual_seed(seed)
@@ -464,6 +481,21 @@ BACKENDS = tuple(REGISTRY)
 def _cpu_only(name: str, device: Any) -> None:
     if device not in (None, "cpu"):
         raise BackendError(f"the {name} backend runs on the CPU only; got device={device!r}")
+
+
+def numpy_kernels() -> Kernels:
+    """NumPy's kernel set: the fused numba kernels (:mod:`xpnet.kernels_numba`) when numba
+    imports and ``XPNET_NO_NUMBA`` is not set, else NumPy's own overrides."""
+    if not os.environ.get("XPNET_NO_NUMBA"):
+        try:
+            from .kernels_numba import NumbaKernels
+
+            return NumbaKernels()
+        except ImportError:
+            pass
+    from .kernels_numpy import NumpyKernels
+
+    return NumpyKernels()
 
 
 ONE_THREAD_BELOW = 30e6
@@ -655,7 +687,7 @@ def available() -> list[dict[str, Any]]:
         try:
             be = resolve(name)
             entry.update(available=True, version=getattr(be.lib, "__version__", "?"),
-                         devices=be.devices())
+                         devices=be.devices(), kernels=be.kernels.name)
         except BackendError as exc:
             entry.update(available=False, reason=str(exc))
         out.append(entry)

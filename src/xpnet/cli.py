@@ -155,6 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-parallel training across the processes of an MPI launch "
                         "(mpiexec -n N xpnet train --distributed); auto: NCCL for the cupy "
                         "backend, MPI otherwise")
+    t.add_argument("--compile", action="store_true",
+                   help="compile the training step whole (the torch backend: torch.compile; "
+                        "the first epoch includes seconds of compilation)")
     t.add_argument("--plot", metavar="DIR",
                    help="write PNGs of the training curves, confusion matrix, misclassified "
                         "images and first-layer weights (needs: pip install 'xpnet[plot]')")
@@ -393,7 +396,8 @@ class _Plan:
     def fit_kwargs(self) -> dict[str, Any]:
         o = self.opts
         kwargs = dict(epochs=self.epochs, batch_size=self.batch_size, schedule=self.schedule,
-                      progress=not o.quiet, validation_split=o.validation_split)
+                      progress=not o.quiet, validation_split=o.validation_split,
+                      compile=o.compile)
         if o.comm.size > 1:
             kwargs["comm"] = o.comm
         return kwargs
@@ -703,7 +707,9 @@ def cmd_info(args: argparse.Namespace) -> int:
     for entry in available():
         if entry["available"]:
             print(f"  {entry['backend']:<17} {entry['version']:<12} "
-                  f"devices: {', '.join(entry['devices'])}")
+                  f"devices: {', '.join(entry['devices'])}; kernels: {entry['kernels']}"
+                  + (" (fused, numba; XPNET_NO_NUMBA=1 turns them off)"
+                     if entry["kernels"] == "numba" else ""))
         else:
             print(f"  {entry['backend']:<17} unavailable: {entry['reason']}")
     return 0

@@ -64,7 +64,7 @@ class Kernels:
         """``(C, s dC/dZ)`` from the logits of a fused pair: the cost (0-d) and the output
         error ``s (A - Y) / M``; ``Z`` is left as it is (its argmax is the class)."""
         C, D = loss.from_logits(xp, Z, Y, True)
-        if scale != 1.0:
+        if not isinstance(scale, float) or scale != 1.0:   # a 0-d array in a compiled step
             D *= scale   # D is the loss's own new array
         return C, D
 

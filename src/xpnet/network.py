@@ -250,7 +250,7 @@ class Network:
             C = loss.value(xp, A, Y)
             if grads:
                 D = loss.gradient(xp, A, Y)
-                D = D * scale if scale != 1.0 else D
+                D = D * scale if not isinstance(scale, float) or scale != 1.0 else D
         Ws = [P[w] for (w, _), _ in self._named]
         if self.l2:
             C = C + (self.l2 / (2 * n)) * sum(xp.sum(W * W) for W in Ws)

@@ -12,7 +12,7 @@ penalty ``alpha / (2 batch) ||W||^2`` of each batch, stopping once the training 
 ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
 epochs. xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one),
 ``dtype`` (default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
-``loss`` and ``init``.
+``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch backend).
 
 Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
 predictions come back in the input's library and on its device (the array API convention:
@@ -116,7 +116,7 @@ class _MLP(BaseEstimator):
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
                  device: Any = None, dtype: str | None = None, dropout: float = 0.0,
-                 loss: str | None = None, init: str | None = None):
+                 loss: str | None = None, init: str | None = None, compile: bool = False):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -143,6 +143,7 @@ class _MLP(BaseEstimator):
         self.dropout = dropout
         self.loss = loss
         self.init = init
+        self.compile = compile
 
     # ------------------------------------------------------------------ checks
     def _sizes(self) -> list[Any]:
@@ -304,7 +305,7 @@ class _MLP(BaseEstimator):
         stopper = _Epochs(self._record_epoch)
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
-                callbacks=[stopper])
+                callbacks=[stopper], compile=bool(self.compile))
         best = self._best_params
         if validation is not None and best is not None:
             net.set_parameters(best)

@@ -27,6 +27,7 @@ rank takes its share of every global batch.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -53,13 +54,19 @@ class TrainingStep:
     """
 
     def __init__(self, model: Model, optimizer: Optimizer, X: Array = None, Y: Array = None,
-                 *, n: int | None = None, reduce: Reduce | None = None):
+                 *, n: int | None = None, reduce: Reduce | None = None, compile: bool = False):
         self.model, self.optimizer = model, optimizer.bind(model.backend)
         self.xp, self.X, self.Y, self.reduce = model.backend.xp, X, Y, reduce
         self.n = n if n is not None or X is None else int(X.shape[0])
         self.take = model.backend.kernels.take_rows
         self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
             else None
+        #: the step's function of explicit state: :meth:`pure`, or the backend's compilation
+        #: of it (``compile=True``: :meth:`xpnet.backend.Backend.compile`)
+        self.run = model.backend.compile(self.pure) if compile else self.pure
+        self.compiled = compile
+        #: seconds the first compiled step took (the compilation), once it has run
+        self.compile_seconds: float | None = None
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
         xp, take = self.xp, self.take
@@ -74,8 +81,14 @@ class TrainingStep:
         model, opt = self.model, self.optimizer
         if opt.slots and not opt.state:
             opt.state = opt.init_state(model.named_parameters())
-        params, opt.state, C, out = self.pure(model.named_parameters(), opt.state, X, Y,
-                                              opt.t + 1, share)
+        scale: Any = opt.gradient_scale * share
+        if self.compiled:   # a tensor, so that a new learning rate is data, not a new graph
+            scale = model.backend.scalar(scale, X.dtype)
+            started = time.perf_counter() if self.compile_seconds is None else None
+        params, opt.state, C, out = self.run(model.named_parameters(), opt.state, X, Y,
+                                             opt.t + 1, scale, share)
+        if self.compiled and started is not None:
+            self.compile_seconds = time.perf_counter() - started
         opt.t += 1
         model.assign(params)
         if opt.t % FLUSH_EVERY == 0:
@@ -83,14 +96,15 @@ class TrainingStep:
         return C, out
 
     def pure(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
-             share: float = 1.0) -> tuple[dict[str, Array], State, Array, Array]:
-        """Step ``t`` as a function of explicit state: ``(params, state, C, outputs)``."""
-        opt = self.optimizer
-        C, grads, out = self.model.loss_and_grads(
-            X, Y, n=self.n, scale=opt.gradient_scale * share, training=True, params=params)
+             scale: Any, share: float = 1.0) -> tuple[dict[str, Array], State, Array, Array]:
+        """Step ``t`` as a function of explicit state: ``(params, state, C, outputs)``, the
+        gradients taken times ``scale``, the optimizer's gradient scale times this process's
+        ``share`` of the global batch (a float, or a 0-d array for a compiled step)."""
+        C, grads, out = self.model.loss_and_grads(X, Y, n=self.n, scale=scale, training=True,
+                                                  params=params)
         if self.reduce is not None:
             grads, C = self.reduce(grads, C * share)
-        new, state = opt.update(params, grads, state, t)
+        new, state = self.optimizer.update(params, grads, state, t)
         return new, state, C, out
 
 

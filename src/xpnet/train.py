@@ -87,6 +87,7 @@ def fit(
     stream: TextIO | None = None,
     comm: Any = None,
     notes: dict[str, Any] | None = None,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent and return its :class:`History`.
 
@@ -109,24 +110,20 @@ def fit(
     ``batch_size`` is the global batch, split across the ranks; rank 0's initial parameters
     are broadcast; gradients are averaged with one all-reduce per step; only rank 0 prints and
     writes checkpoints. Every rank must call ``fit`` with the same data and arguments.
-    ``notes`` (plain JSON values) are stored in checkpoints beside the fit's own settings,
-    for the caller to read back on resume (the command line records its dataset there).
+    ``notes`` (plain JSON values) go into checkpoints, for the caller to read on resume.
+    ``compile=True`` compiles the step whole where the backend can (torch: ``torch.compile``,
+    :meth:`xpnet.backend.Backend.compile`); the compilation's seconds show after epoch 1.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
-    user_callbacks = CallbackList(callbacks)
-    comm = comm_module.get(comm)
+    user_callbacks, comm = CallbackList(callbacks), comm_module.get(comm)
     if batch_size < comm.size:
         raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
-    # Two random streams: the order of the examples (one stream shared by every rank) and the
-    # model's own (dropout masks: a different stream on each rank).
-    shuffler = model.backend.generator(
-        comm_module.shared_seed(comm, int(model.rng.host.integers(2**52))))
+    shuffler = _shuffler(model, comm)
     X, Y, validation = _held_out(model, X, y, validation_data, validation_split)
     run = _Run.start(model, optimizer, learning_rate, schedule, epochs, resume, shuffler)
     _same_start_on_every_rank(model, comm)
-    reduce = comm_module.averaging(comm, model.backend) if comm.size > 1 else None
-    step = TrainingStep(model, run.optimizer, X, Y, reduce=reduce)
+    step = _step_for(model, run.optimizer, X, Y, comm, compile)
     figures = _EpochFigures(model, comm, X.shape[0], batch_size)
     shown = Progress(progress and comm.is_root, stream or sys.stderr, epochs,
                      len(figures.sizes))
@@ -134,20 +131,38 @@ def fit(
                          {**(notes or {}), "epochs": epochs, "batch_size": batch_size}) \
         if checkpoint is not None and comm.is_root else None
     hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
-    threads = model.backend.threads_for(gemm_flops(model.named_parameters(), batch_size))
-    with threads, _stopping_cleanly(comm, run.history, shown, checkpoint,
-                                    model.backend) as signals:
+    flops = gemm_flops(model.named_parameters(), batch_size)
+    with _stopping_cleanly(comm, run.history, shown, checkpoint, model.backend, flops) as signals:
         hooks.on_train_begin(model)
         for epoch in range(run.first_epoch + 1, epochs + 1):
             _one_epoch(model, step, run, figures, hooks, signals, epoch, shuffle, shuffler,
                        comm)
             logs = run.history_logs(figures.epoch_logs(epoch, run.optimizer.learning_rate))
+            if step.compile_seconds is not None and epoch == run.first_epoch + 1:
+                shown.message(f"compiled the training step in {step.compile_seconds:.1f}s")
             if hooks.on_epoch_end(model, epoch, logs):
                 run.history.stopped_early = True
                 shown.message(f"early stop after epoch {epoch}")
                 break
     hooks.on_train_end(model, run.history)
     return run.history
+
+
+def _shuffler(model: Model, comm: Any) -> Any:
+    """The random stream of the examples' order: one stream shared by every rank, apart from
+    the model's own (dropout masks: a different stream on each rank)."""
+    return model.backend.generator(
+        comm_module.shared_seed(comm, int(model.rng.host.integers(2**52))))
+
+
+def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm: Any,
+              compile: bool) -> TrainingStep:
+    """The fit's training step: with the ranks' reduction in a data-parallel run; compiled
+    whole on request, in one process."""
+    if compile and comm.size > 1:
+        raise ValueError("compile=True trains in one process; drop it or the communicator")
+    reduce = comm_module.averaging(comm, model.backend) if comm.size > 1 else None
+    return TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile)
 
 
 def _hooks(model: Model, history: History, figures: _EpochFigures,
@@ -392,13 +407,15 @@ class _Signals:
 
 @contextlib.contextmanager
 def _stopping_cleanly(comm: Any, history: History, shown: Progress,
-                      checkpoint: str | Path | None, backend: Any) -> Iterator[_Signals]:
+                      checkpoint: str | Path | None, backend: Any, flops: float
+                      ) -> Iterator[_Signals]:
     """A signal ends the run at a step boundary with the history so far; in a data-parallel
-    run, a rank that fails alone stops every rank rather than leave them waiting. Floating-point
-    warnings stay quiet inside (a diverging run ends with the guard's one line)."""
+    run, a rank that fails alone stops every rank rather than leave them waiting. Inside,
+    floating-point warnings stay quiet (a diverging run ends with the guard's one line) and
+    the BLAS runs the threads chosen for a step of ``flops``."""
     signals = _Signals()
     try:
-        with signals, backend.quiet_float_errors():
+        with signals, backend.quiet_float_errors(), backend.threads_for(flops):
             yield signals
     except TrainingDiverged:
         raise   # every rank sees the same global cost, so every rank stops here together
