@@ -157,7 +157,15 @@ def run_jax(sizes, batch, epochs, args):
     return times, {"device": f"jax {jax.__version__} ({device}, jit of the step)", "tf32": "n/a"}
 
 
-RUNNERS = {"xpnet": run_xpnet, "torch": run_torch, "jax": run_jax}
+def run_xpnet_numba(sizes, batch, epochs, args):
+    """xpnet on NumPy with the fused numba kernels (XPNET_KERNELS=numba)."""
+    os.environ["XPNET_KERNELS"] = "numba"
+    times, about = run_xpnet(sizes, batch, epochs, args)
+    return times, {**about, "device": about["device"] + ", numba kernels"}
+
+
+RUNNERS = {"xpnet": run_xpnet, "torch": run_torch, "jax": run_jax,
+           "xpnet-numba": run_xpnet_numba}
 
 
 def child(args):
@@ -182,8 +190,10 @@ def main():
     p.add_argument("--compile", action="store_true",
                    help="xpnet with compile=True (use with --backend torch): the step "
                         "compiled whole by torch.compile; its first epoch is left out")
-    p.add_argument("--peers", nargs="+", default=["torch"], choices=("torch", "jax"),
-                   help="what xpnet is compared with (default: torch; jax needs JAX installed)")
+    p.add_argument("--peers", nargs="+", default=["torch"],
+                   choices=("torch", "jax", "xpnet-numba"),
+                   help="what xpnet is compared with (default: torch; jax needs JAX installed; "
+                        "xpnet-numba: xpnet on NumPy with the fused numba kernels)")
     p.add_argument("--child", choices=tuple(RUNNERS))
     p.add_argument("--json", help="write the raw times here")
     args = p.parse_args()
@@ -217,7 +227,10 @@ def main():
               f"{about[peer]['tf32']}); ratio {ratios[peer]:.2f}")
     if args.json:
         with open(args.json, "w") as fh:
+            from xpnet.bench import machine
+
             json.dump({"sizes": args.sizes, "batch": args.batch, "limit": args.limit,
+                       "machine": machine(),
                        "times": times, "median": med, "ratios": ratios,
                        "ratio": ratios.get("torch"), "runs": about}, fh, indent=2)
 

@@ -16,8 +16,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 if "XPNET_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
     os.environ["XPNET_DATA_DIR"] = str(SHARED_DATA)
 
-# name or name:device; torch:cuda is PyTorch on the GPU through xpnet's torch backend
-BACKENDS = ["numpy", "torch", "torch:cuda", "cupy"]
+# name or name:device; torch:cuda is PyTorch on the GPU through xpnet's torch backend;
+# numpy-numba is NumPy with the fused numba kernels (XPNET_KERNELS=numba)
+BACKENDS = ["numpy", "numpy-numba", "torch", "torch:cuda", "cupy"]
 DTYPES = ["float32", "float64"]
 # XPNET_BENCH_BATCHES="32,128" times fewer batch sizes (gpu_check.py's dry run uses it).
 BATCHES = [int(b) for b in os.environ.get("XPNET_BENCH_BATCHES", "1,8,32,128,512,2048,8192")
@@ -27,6 +28,15 @@ SIZES = (784, 512, 512, 10)
 
 @pytest.fixture(params=BACKENDS)
 def backend(request) -> xpnet.Backend:
+    if request.param == "numpy-numba":
+        from xpnet.backend import NumpyBackend
+
+        try:
+            from xpnet.kernels_numba import NumbaKernels
+        except ImportError:
+            pytest.skip("numba is not installed: pip install 'xpnet[cpu]'")
+        be = NumpyBackend.create()
+        return NumpyBackend(be.xp, be.device, be.lib, NumbaKernels())
     name, _, device = request.param.partition(":")
     try:
         return xpnet.resolve(name, device or None)
@@ -46,8 +56,11 @@ def synced(fn, backend: xpnet.Backend):
 
 
 def record(benchmark, backend: xpnet.Backend, dtype: str, batch: int, flops: int, **more):
+    from xpnet.bench import machine
+
     benchmark.extra_info.update(backend=backend.name, device=backend.describe(), dtype=dtype,
-                                batch_size=batch, flops=flops, tf32=backend.tf32(), **more)
+                                batch_size=batch, flops=flops, tf32=backend.tf32(),
+                                kernels=backend.kernels.name, machine=machine(), **more)
 
 
 def add_gflops(benchmark) -> None:

@@ -79,6 +79,24 @@ def test_train_step(benchmark, backend, dtype, batch):
     add_gflops(benchmark)
 
 
+@pytest.mark.parametrize("batch", [32, 128, 2048])
+def test_train_step_compiled(benchmark, backend, batch):
+    """The same step compiled whole (``compile=True``: torch.compile), float32; the backends
+    that cannot compile are skipped. The compilation is done before the timing."""
+    from xpnet.bench import step_flops, training_step
+
+    if backend.name != "torch":
+        pytest.skip(f"{backend.name} does not compile the step")
+    net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, seed=0)
+    step = training_step(net, xpnet.SGD(0.01, momentum=0.9), batch, np.random.default_rng(0),
+                         compile=True)
+    step()
+    record(benchmark, backend, "float32", batch, step_flops(SIZES, batch), kind="step",
+           compiled=True, compile_seconds=step.step.compile_seconds)
+    benchmark(synced(step, backend))
+    add_gflops(benchmark)
+
+
 @pytest.mark.parametrize("batch", [128])
 def test_mnist_epoch(benchmark, backend, batch):
     """One epoch of 784-512-512-10 over MNIST (60,000 images), the data already on the device."""

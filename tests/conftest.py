@@ -1,7 +1,7 @@
 """Shared fixtures: every engine test runs on each available backend.
 
-numpy and array_api_strict always run (numpy twice where numba is installed: with the fused
-numba kernels and without them), array_api_strict also on its simulated devices:
+numpy and array_api_strict always run (numpy twice where numba is installed: with its own
+kernels and with the fused numba ones), array_api_strict also on its simulated devices:
 ``device1`` (arrays that refuse to mix with CPU arrays or to become NumPy arrays implicitly, as
 CuPy's do) and ``no_float64`` (a device without float64, as some accelerators). torch runs when
 it imports, on the CPU and (``torch:cuda``) on a CUDA device; cupy runs when CuPy imports and
@@ -27,7 +27,7 @@ import pytest
 import xpnet
 from xpnet.backend import BackendError
 
-ALL_BACKENDS = ["numpy", "numpy-no-numba", "array_api_strict", "array_api_strict:device1",
+ALL_BACKENDS = ["numpy", "numpy-numba", "array_api_strict", "array_api_strict:device1",
                 "array_api_strict:no_float64", "torch", "torch:cuda", "cupy"]
 
 # Tests, CI and benchmarks read the canonical data from the shared folder beside the checkout.
@@ -38,16 +38,17 @@ if "XPNET_DATA_DIR" not in os.environ and SHARED_DATA.is_dir():
 
 def _backend_or_skip(spec: str) -> xpnet.Backend:
     """``name`` or ``name:device`` as a Backend, or a skip saying why it cannot run here.
-    ``numpy-no-numba`` is NumPy with its own kernels, where ``numpy`` uses the fused numba
-    kernels when numba is installed: the suite runs both."""
-    if spec == "numpy-no-numba":
+    ``numpy-numba`` is NumPy with the fused numba kernels (``XPNET_KERNELS=numba``), where
+    ``numpy`` has its own: the suite runs both."""
+    if spec == "numpy-numba":
         from xpnet.backend import NumpyBackend
-        from xpnet.kernels_numpy import NumpyKernels
 
+        try:
+            from xpnet.kernels_numba import NumbaKernels
+        except ImportError:
+            pytest.skip("numba is not installed: pip install 'xpnet[cpu]'")
         be = NumpyBackend.create()
-        if be.kernels.name == "numpy":
-            pytest.skip("numba is not installed: numpy already runs without it")
-        return NumpyBackend(be.xp, be.device, be.lib, NumpyKernels())
+        return NumpyBackend(be.xp, be.device, be.lib, NumbaKernels())
     name, _, device = spec.partition(":")
     try:
         return xpnet.resolve(name, device or None)

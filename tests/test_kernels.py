@@ -31,7 +31,21 @@ SHAPES = [(7,), (13, 5), (64, 33), (200, 100)]   # the last above kernels_numpy.
 
 def test_each_backend_names_its_kernels():
     assert isinstance(OVERRIDES["numpy"], Kernels) and OVERRIDES["numpy"].name == "numpy"
-    assert resolve("numpy").kernels.name == ("numba" if "numba" in OVERRIDES else "numpy")
+    assert resolve("numpy").kernels.name == "numpy"   # numba's only when asked for
+
+
+def test_the_numba_kernels_are_chosen_by_name(monkeypatch):
+    import xpnet
+
+    monkeypatch.setenv("XPNET_KERNELS", "numba")
+    if "numba" in OVERRIDES:
+        assert resolve("numpy").kernels.name == "numba"
+    else:
+        with pytest.raises(xpnet.BackendError, match="needs numba"):
+            resolve("numpy")
+    monkeypatch.setenv("XPNET_KERNELS", "fortran")
+    with pytest.raises(xpnet.BackendError, match="valid: numpy, numba"):
+        resolve("numpy")
     assert resolve("array_api_strict").kernels is PORTABLE   # the reference path
 
 

@@ -484,27 +484,31 @@ def _cpu_only(name: str, device: Any) -> None:
 
 
 def numpy_kernels() -> Kernels:
-    """NumPy's kernel set: the fused numba kernels (:mod:`xpnet.kernels_numba`) when numba
-    imports and ``XPNET_NO_NUMBA`` is not set, else NumPy's own overrides."""
-    if not os.environ.get("XPNET_NO_NUMBA"):
+    """NumPy's kernel set: its own overrides (:mod:`xpnet.kernels_numpy`), or with
+    ``XPNET_KERNELS=numba`` the fused numba kernels (:mod:`xpnet.kernels_numba`, needs
+    ``pip install "xpnet[cpu]"``). They are not the default: their epochs were faster by less than
+    the 10% at both network sizes that would pay for a compiler at import (the performance
+    docs give the measurements)."""
+    choice = os.environ.get("XPNET_KERNELS", "numpy")
+    if choice == "numba":
         try:
             from .kernels_numba import NumbaKernels
-
-            return NumbaKernels()
-        except ImportError:
-            pass
+        except ImportError as exc:
+            raise BackendError(f"XPNET_KERNELS=numba needs numba ({exc}); install it with: "
+                               'pip install "xpnet[cpu]"') from None
+        return NumbaKernels()
+    if choice != "numpy":
+        raise BackendError(f"unknown XPNET_KERNELS={choice!r}; valid: numpy, numba")
     from .kernels_numpy import NumpyKernels
 
     return NumpyKernels()
 
 
 ONE_THREAD_BELOW = 30e6
-"""GEMM FLOPs per training step under which NumPy's BLAS runs on one thread. Measured on a
-2-vCPU Intel Xeon with OpenBLAS 0.3.31 (``benchmarks/blas_threads.py``, steps timed with one
-and two threads interleaved): 784-100-10 at batch 64 (20 MFLOP a step) took 318 us on one
-thread and 371 on two; at batch 128 (41 MFLOP) 520 against 448; 784-512-512-10 at batch 16
-(51 MFLOP) 1668 against 1488. Below the threshold the threads' meeting in every small GEMM
-costs more than the second core gives."""
+"""GEMM FLOPs per training step under which NumPy's BLAS runs on one thread: between the
+largest step that ran faster on one thread and the smallest that ran no faster, in the
+measurements ``benchmarks/blas_threads.py`` prints (the performance docs give them). Below it,
+the threads' meeting in every small GEMM costs more than the second core gives."""
 
 _USER_THREAD_SETTINGS = ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                          "MKL_NUM_THREADS", "BLIS_NUM_THREADS")

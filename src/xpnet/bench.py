@@ -77,24 +77,58 @@ POOL = 60_000
 """Rows of the synthetic training set a timed step draws its batches from: MNIST's."""
 
 
+def machine() -> dict[str, Any]:
+    """What a figure was measured on: the CPU model (``lscpu``'s model name), the cores this
+    process may use, and the BLAS NumPy calls (threadpoolctl's view, else NumPy's build)."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    blas = "unknown"
+    try:
+        from threadpoolctl import threadpool_info
+
+        info = next(i for i in threadpool_info() if i.get("user_api") == "blas")
+        blas = f"{info['internal_api']} {info['version']} ({info.get('architecture')} " \
+               f"kernels, {info['num_threads']} threads)"
+    except (ImportError, StopIteration):
+        pass
+    return {"cpu": cpu, "cores": cores, "blas": blas, "numpy": np.__version__}
+
+
+class TimedStep:
+    """One :class:`~xpnet.step.TrainingStep` per call, on the next batch of a seeded
+    permutation (:func:`training_step`); ``step`` is the TrainingStep itself."""
+
+    def __init__(self, step: TrainingStep, order: Any, bounds: Any):
+        self.step, self.order, self.bounds = step, order, bounds
+
+    def __call__(self) -> Any:
+        s, e = next(self.bounds)
+        return self.step(self.order[s:e])
+
+
 def training_step(model: Model, optimizer: Any, M: int, rng: np.random.Generator,
-                  rows: int = POOL) -> Callable[[], Any]:
+                  rows: int = POOL, compile: bool = False) -> TimedStep:
     """A function that runs one :class:`~xpnet.step.TrainingStep` of ``model`` per call, on the
     next batch of ``M`` rows of a seeded permutation of a random training set of ``rows`` rows
-    (integer labels, one-hot on the device), as a fit runs it. ``model`` is a classifier whose
-    first layer takes ``n_inputs`` features and whose last gives ``n_outputs`` classes."""
+    (integer labels, one-hot on the device), as a fit runs it (``compile``: the step compiled
+    whole). ``model`` is a classifier whose first layer takes ``n_inputs`` features and whose
+    last gives ``n_outputs`` classes."""
     be, n = model.backend, max(rows, M)
     n_in, n_out = model.n_inputs, model.n_outputs   # type: ignore[attr-defined]
     X, Y = model.prepare(rng.random((n, n_in), dtype=np.float32), rng.integers(0, n_out, n))
-    step = TrainingStep(model, optimizer, X, Y)
+    step = TrainingStep(model, optimizer, X, Y, compile=compile)
     order = be.asarray(rng.permutation(n))
     bounds = itertools.cycle(batch_bounds(n - n % M, M))   # full batches only
-
-    def one() -> Any:
-        s, e = next(bounds)
-        return step(order[s:e])
-
-    return one
+    return TimedStep(step, order, bounds)
 
 
 MakeModel = Callable[[list[int], Backend, str], Model]
@@ -103,14 +137,16 @@ passes ``xpnet.Network``'s)."""
 
 
 def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float32",
-            repeats: int = 7, sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1
-            ) -> dict[str, Any]:
+            repeats: int = 7, sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1,
+            compile: bool = False) -> dict[str, Any]:
     """Median step time, median time of its GEMMs alone, and the median of their per-repeat
-    ratio, from interleaved repeats of about ``sample_seconds`` each."""
+    ratio, from interleaved repeats of about ``sample_seconds`` each (``compile``: the step
+    compiled whole, its compilation timed apart)."""
     xp = backend.xp
     net = make_model(list(sizes), backend, dtype)
     rng = np.random.default_rng(0)
-    step = training_step(net, SGD(0.01, momentum=0.9), M, rng)
+    sgd = SGD(0.01, momentum=0.9)
+    step = training_step(net, sgd, M, rng, compile=compile)
     operands = _operands(backend, backend.dtype(dtype), gemm_shapes(sizes, M), rng)
 
     def gemms() -> None:
@@ -134,6 +170,8 @@ def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float
         "step_over_gemm": statistics.median(a / b for a, b in zip(step_t, gemm_t)),
         "step_gflops": flops / s / 1e9, "gemm_gflops": flops / g / 1e9,
         "repeats": repeats, "inner": inner, "tf32": backend.tf32(),
+        "kernels": backend.kernels.name, "compiled": compile,
+        "compile_seconds": step.step.compile_seconds,
     }
 
 
@@ -154,14 +192,19 @@ def main(args: Any, make_model: MakeModel) -> int:
             print(f"skipping {name}: {exc}", file=sys.stderr)
     if not backends:
         raise BackendError(f"no backend can run on device {device!r}")
+    where = machine()
+    compiled = getattr(args, "compile", False)
     print(f"training step of {'-'.join(map(str, sizes))} vs its GEMMs, {args.dtype}, "
-          f"median of {args.repeats} interleaved repeats", flush=True)
+          f"median of {args.repeats} interleaved repeats"
+          + (", the step compiled whole" if compiled else "")
+          + f"; {where['cpu']}, {where['cores']} cores, BLAS {where['blas']}", flush=True)
     print(f"{'backend':<24} {'batch':>6} {'step us':>10} {'GEMMs us':>10} {'step/GEMM':>9} "
           f"{'GFLOP/s':>8}", flush=True)
     rows = []
     for backend in backends:
         for M in batches:  # each row as soon as it is measured: a large batch takes seconds
-            r = measure(make_model, backend, M, args.dtype, args.repeats, sizes)
+            r = measure(make_model, backend, M, args.dtype, args.repeats, sizes,
+                        compile=compiled)
             rows.append(r)
             print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} "
                   f"{r['gemm_us']:>10.1f} {r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}",
@@ -171,6 +214,7 @@ def main(args: Any, make_model: MakeModel) -> int:
 
         path = Path(args.json)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, json.dumps({"sizes": sizes, "results": rows}, indent=2).encode())
+        write_bytes(path, json.dumps({"sizes": sizes, "machine": where, "results": rows},
+                                     indent=2).encode())
         print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -203,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--dtype", choices=("float32", "float64"), default="float32")
     b.add_argument("--repeats", type=_positive_int, default=7,
                    help="interleaved repeats per measurement; medians are shown (default: 7)")
+    b.add_argument("--compile", action="store_true",
+                   help="time the step compiled whole (the torch backend: torch.compile)")
     b.add_argument("--json", metavar="PATH", help="write the raw figures as JSON")
     b.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                    help="show tracebacks for errors")
@@ -708,7 +710,7 @@ def cmd_info(args: argparse.Namespace) -> int:
         if entry["available"]:
             print(f"  {entry['backend']:<17} {entry['version']:<12} "
                   f"devices: {', '.join(entry['devices'])}; kernels: {entry['kernels']}"
-                  + (" (fused, numba; XPNET_NO_NUMBA=1 turns them off)"
+                  + (" (fused, numba: XPNET_KERNELS=numba)"
                      if entry["kernels"] == "numba" else ""))
         else:
             print(f"  {entry['backend']:<17} unavailable: {entry['reason']}")

@@ -12,9 +12,9 @@
 
 Single-threaded on purpose: the BLAS's threads already use the cores during the GEMMs, and
 kernels that spawned their own would compete with them. Compiled on first use (seconds) and
-cached on disk by numba (``cache=True``). Installed with ``pip install "xpnet[cpu]"``; the NumPy
-backend uses them when numba imports, and ``XPNET_NO_NUMBA=1`` switches them off. Every kernel
-is tested against the portable one (``tests/test_kernels.py``).
+cached on disk by numba (``cache=True``). Installed with ``pip install "xpnet[cpu]"`` and
+chosen with ``XPNET_KERNELS=numba`` (:func:`xpnet.backend.numpy_kernels` says why they are not
+the default). Every kernel is tested against the portable one (``tests/test_kernels.py``).
 """
 
 from __future__ import annotations

@@ -64,16 +64,53 @@ class TrainingStep:
         #: the step's function of explicit state: :meth:`pure`, or the backend's compilation
         #: of it (``compile=True``: :meth:`xpnet.backend.Backend.compile`)
         self.run = model.backend.compile(self.pure) if compile else self.pure
+        self._compiled = model.backend.compile(self.on_batch) if compile else None
+        self._scale: Any = None
+        self._scale_value: float | None = None
         self.compiled = compile
         #: seconds the first compiled step took (the compilation), once it has run
         self.compile_seconds: float | None = None
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
+        if self.compiled:   # the gather and the hits inside the compiled graph too
+            return self._compiled_batch(idx, share)
         xp, take = self.xp, self.take
         C, out = self.update(take(xp, self.X, idx), take(xp, self.Y, idx), share)
         if self.labels is None:
             return C, None
         return C, self.model.decide(out) == take(xp, self.labels, idx)
+
+    def on_batch(self, params: Mapping[str, Array], state: State, idx: Array, t: int,
+                 scale: Any) -> tuple[dict[str, Array], State, Array, Array | None]:
+        """:meth:`pure` on the batch ``idx`` of the training set, with its hits: the whole of
+        a step, gather included, as one function of explicit state (what ``compile=True``
+        compiles)."""
+        xp, take = self.xp, self.take
+        params, state, C, out = self.pure(params, state, take(xp, self.X, idx),
+                                          take(xp, self.Y, idx), t, scale)
+        hits = None if self.labels is None else \
+            self.model.decide(out) == take(xp, self.labels, idx)
+        return params, state, C, hits
+
+    def _compiled_batch(self, idx: Array, share: float) -> tuple[Array, Array | None]:
+        model, opt = self.model, self.optimizer
+        if opt.slots and not opt.state:
+            opt.state = opt.init_state(model.named_parameters())
+        value = opt.gradient_scale * share
+        if value != self._scale_value:   # a new learning rate: new data, the same graph
+            self._scale = model.backend.scalar(value, self.X.dtype)
+            self._scale_value = value
+        started = time.perf_counter() if self.compile_seconds is None else None
+        assert self._compiled is not None
+        params, opt.state, C, hits = self._compiled(model.named_parameters(), opt.state, idx,
+                                                    opt.t + 1, self._scale)
+        if started is not None:
+            self.compile_seconds = time.perf_counter() - started
+        opt.t += 1
+        model.assign(params)
+        if opt.t % FLUSH_EVERY == 0:
+            opt.flush_subnormals()
+        return C, hits
 
     def update(self, X: Array, Y: Array, share: float = 1.0) -> tuple[Array, Array]:
         """One update on a prepared batch, on the model's and optimizer's own state; returns
