@@ -92,6 +92,14 @@ class Skip(Exception):
     """A step that does not apply here; the message says why."""
 
 
+class Failed(Exception):
+    """A step that ran and failed; ``figures`` keeps what it measured (every count)."""
+
+    def __init__(self, message: str, figures: dict[str, Any]):
+        super().__init__(message)
+        self.figures = figures
+
+
 class Stopped(Exception):
     """A step's command was stopped at its time limit; ``figures`` holds what it had done."""
 
@@ -163,6 +171,8 @@ class Check:
             record.update(status="skipped", reason=str(exc))
         except Stopped as exc:
             record.update(status="timed out", reason=str(exc), **exc.figures)
+        except Failed as exc:   # the counts survive the failure
+            record.update(status="failed", error=str(exc), **exc.figures)
         except KeyboardInterrupt:
             record.update(status="timed out", reason="stopped at its time limit")
         except Exception as exc:  # every failure is recorded; the next step still runs
@@ -239,9 +249,8 @@ class Check:
             pass   # the counts below say what failed
         counts = junit_counts(xml)
         if counts["failed"] or counts["errors"]:
-            raise RuntimeError(f"{counts['failed']} failed, {counts['errors']} errors; every "
-                               f"failing id is in {name}.json: " +
-                               ", ".join(counts["failed_ids"][:5]))
+            raise Failed(f"{counts['failed']} failed, {counts['errors']} errors; every failing "
+                         f"id is in {name}.json", counts)
         return counts
 
     def _bench(self, name: str, backend: str, extra: list[str],

@@ -89,3 +89,24 @@ def test_a_hanging_step_is_stopped_its_report_kept_and_the_next_one_runs(tmp_pat
         assert "started" in (out / "info.log").read_text()
     assert json.loads((out / "bench_tf32_off.json").read_text())["status"] == "ok"
     assert "| info | timed out |" in (packed / "summary.md").read_text()
+
+
+def test_failing_tests_keep_every_count(tmp_path):
+    """A test run with failures is recorded as failed with all its counts and every failing
+    id, not a message in their place."""
+    import xml.etree.ElementTree as ET
+
+    xml = tmp_path / "report.xml"
+    suite = ET.Element("testsuite")
+    for name, outcome in [("test_a[cupy]", None), ("test_b[cupy]", "failure"),
+                          ("test_c[torch:cuda]", None), ("test_d[numpy]", "skipped")]:
+        case = ET.SubElement(suite, "testcase", classname="tests.test_x", name=name)
+        if outcome:
+            ET.SubElement(case, outcome)
+    ET.ElementTree(suite).write(xml)
+    counts = gpu_check.junit_counts(xml)
+    assert (counts["passed"], counts["failed"], counts["skipped"]) == (2, 1, 1)
+    assert counts["passed_on"] == {"cupy": 1, "torch:cuda": 1}
+    assert counts["failed_ids"] == ["tests.test_x::test_b[cupy]"]
+    record = {"step": "gpu_tests", "status": "failed", "error": "1 failed", **counts}
+    assert gpu_check.headline(record).startswith("2 passed, 1 failed, 0 errors, 1 skipped")
