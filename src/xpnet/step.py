@@ -93,44 +93,50 @@ class TrainingStep:
         return params, state, C, hits
 
     def _compiled_batch(self, idx: Array, share: float) -> tuple[Array, Array | None]:
-        model, opt = self.model, self.optimizer
-        if opt.slots and not opt.state:
-            opt.state = opt.init_state(model.named_parameters())
-        value = opt.gradient_scale * share
-        if value != self._scale_value:   # a new learning rate: new data, the same graph
-            self._scale = model.backend.scalar(value, self.X.dtype)
-            self._scale_value = value
-        started = time.perf_counter() if self.compile_seconds is None else None
         assert self._compiled is not None
-        params, opt.state, C, hits = self._compiled(model.named_parameters(), opt.state, idx,
-                                                    opt.t + 1, self._scale)
-        if started is not None:
-            self.compile_seconds = time.perf_counter() - started
-        opt.t += 1
-        model.assign(params)
-        if opt.t % FLUSH_EVERY == 0:
-            opt.flush_subnormals()
+        scale, started = self._begin(share)
+        params, self.optimizer.state, C, hits = self._compiled(
+            self.model.named_parameters(), self.optimizer.state, idx, self.optimizer.t + 1,
+            scale)
+        self._finish(params, started)
         return C, hits
 
     def update(self, X: Array, Y: Array, share: float = 1.0) -> tuple[Array, Array]:
         """One update on a prepared batch, on the model's and optimizer's own state; returns
         the cost and the outputs."""
+        scale, started = self._begin(share)
+        params, self.optimizer.state, C, out = self.run(
+            self.model.named_parameters(), self.optimizer.state, X, Y, self.optimizer.t + 1,
+            scale, share)
+        self._finish(params, started)
+        return C, out
+
+    def _begin(self, share: float) -> tuple[Any, float | None]:
+        """The optimizer's state made on first use, and the step's gradient scale: a float,
+        or for a compiled step a 0-d array (kept while the learning rate is the same), so that
+        a new learning rate is new data, not a new graph; with the time a compilation starts."""
         model, opt = self.model, self.optimizer
         if opt.slots and not opt.state:
             opt.state = opt.init_state(model.named_parameters())
-        scale: Any = opt.gradient_scale * share
-        if self.compiled:   # a tensor, so that a new learning rate is data, not a new graph
-            scale = model.backend.scalar(scale, X.dtype)
-            started = time.perf_counter() if self.compile_seconds is None else None
-        params, opt.state, C, out = self.run(model.named_parameters(), opt.state, X, Y,
-                                             opt.t + 1, scale, share)
-        if self.compiled and started is not None:
+        value = opt.gradient_scale * share
+        if not self.compiled:
+            return value, None
+        if value != self._scale_value:
+            dtype = next(iter(model.named_parameters().values())).dtype
+            self._scale = model.backend.scalar(value, dtype)
+            self._scale_value = value
+        return self._scale, time.perf_counter() if self.compile_seconds is None else None
+
+    def _finish(self, params: dict[str, Array], started: float | None) -> None:
+        """Hand the new parameters back, count the step, and flush subnormal optimizer state
+        every :data:`FLUSH_EVERY` steps."""
+        if started is not None:
             self.compile_seconds = time.perf_counter() - started
+        opt = self.optimizer
         opt.t += 1
-        model.assign(params)
+        self.model.assign(params)
         if opt.t % FLUSH_EVERY == 0:
             opt.flush_subnormals()
-        return C, out
 
     def pure(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
              scale: Any, share: float = 1.0) -> tuple[dict[str, Array], State, Array, Array]:
