@@ -14,7 +14,7 @@ sklearn = pytest.importorskip("sklearn")
 
 from sklearn import neural_network  # noqa: E402
 from sklearn.datasets import load_digits, make_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -61,16 +61,18 @@ def sklearn_twin(ours, X, y, **params):
 
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-def test_an_epoch_updates_the_weights_as_scikit_learn_does(kind, solver):
-    """Same weights, same batches (no shuffling, 4 batches of 30), same settings: one epoch of
-    xpnet's estimator and of scikit-learn's MLP end with the same weights (the cost, its
-    gradient, the L2 penalty per batch and the update rule all agree). For Adam, epsilon is
-    made negligible: scikit-learn adds it to sqrt(v) before the bias correction, xpnet after
-    (Kingma and Ba's form), which moves an update by up to eps / sqrt(v_hat) of itself."""
+@pytest.mark.parametrize("n", [120, 110])
+def test_an_epoch_updates_the_weights_as_scikit_learn_does(kind, solver, n):
+    """Same weights, same batches (no shuffling, batches of 30; with 110 rows the last has 20,
+    whose L2 term is alpha/(2*20)), same settings: one epoch of xpnet's estimator and of
+    scikit-learn's MLP end with the same weights (the cost, its gradient, the L2 penalty per
+    batch and the update rule all agree). For Adam, epsilon is made negligible:
+    scikit-learn adds it to sqrt(v) before the bias correction, xpnet after (Kingma and Ba's
+    form), which moves an update by up to eps / sqrt(v_hat) of itself."""
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(120, 6))
+    X = rng.normal(size=(n, 6))
     if kind == "regression":
-        y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=120)
+        y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=n)
         cls = MLPRegressor
     else:
         y = (X[:, 0] + X[:, 1] > 0).astype(int) + (kind == "multiclass") * (X[:, 2] > 0.5)
@@ -106,7 +108,9 @@ def test_the_stopping_rule_is_scikit_learns():
     ours = MLPClassifier(tol=1e-3, n_iter_no_change=3)
     ours.loss_curve_, ours.n_iter_, ours.t_, ours._n_train = [], 0, 0, 1
     ours.best_loss_, ours._no_improvement_count, ours._validation = np.inf, 0, None
-    from xpnet.sklearn import _Epochs
+    from xpnet.sklearn import _Epochs, _ScikitRate
+
+    ours._rate = _ScikitRate()
 
     rule = _Epochs(ours._record_epoch)
     got = next(e for e, loss in enumerate(losses, start=1)
@@ -222,14 +226,128 @@ def test_other_array_libraries_in_and_out():
 
 def test_clear_errors():
     X, y = make_classification(n_samples=40, n_features=4, random_state=0)
-    with pytest.raises(ValueError, match="solver 'lbfgs' is not supported by xpnet"):
+    with pytest.raises(ValueError, match="solver='lbfgs' is not offered by xpnet.sklearn"):
         MLPClassifier(solver="lbfgs").fit(X, y)
-    with pytest.raises(ValueError, match="activation 'swish' is not supported"):
-        MLPClassifier(activation="swish").fit(X, y)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         MLPClassifier().partial_fit(X, y)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
         MLPClassifier(max_iter=3).fit(X, y)
+
+
+# ------------------------------------------------------------------ side by side with scikit-learn
+def both(**params):
+    """The same parameters through scikit-learn's MLPClassifier and xpnet's."""
+    return neural_network.MLPClassifier(**params), MLPClassifier(**params)
+
+
+def outcome(fn):
+    """What calling ``fn`` does: ("ok", result) or (the exception's type, None)."""
+    try:
+        return "ok", fn()
+    except Exception as exc:   # noqa: BLE001 - the type is what is compared
+        return type(exc), None
+
+
+@pytest.mark.parametrize("params", [
+    {"learning_rate": "constant"}, {"learning_rate": "invscaling", "power_t": 0.25},
+    {"learning_rate": "adaptive"}, {"max_fun": 100}, {"n_iter_no_change": np.inf},
+    {"random_state": np.random.RandomState(0)},
+])
+def test_scikit_learns_parameters_are_accepted(params):
+    X, y = make_classification(300, n_classes=3, n_informative=4, random_state=0)
+    theirs, ours = both(max_iter=5, solver="sgd", **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert outcome(lambda: theirs.fit(X, y))[0] == outcome(lambda: ours.fit(X, y))[0] == "ok"
+    assert ours.get_params()[next(iter(params))] is params[next(iter(params))]
+
+
+@pytest.mark.parametrize("params", [
+    {"learning_rate": "sometimes"}, {"shuffle": "yes"}, {"alpha": -1.0}, {"max_iter": 0},
+    {"hidden_layer_sizes": "big"}, {"activation": "swish"}, {"n_iter_no_change": 0},
+])
+def test_invalid_parameters_raise_scikit_learns_error(params):
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    X, y = make_classification(60, random_state=0)
+    theirs, ours = both(**params)
+    with pytest.raises(InvalidParameterError) as info:
+        ours.fit(X, y)
+    with pytest.raises(InvalidParameterError) as reference:
+        theirs.fit(X, y)
+    name = next(iter(params))
+    assert f"The '{name}' parameter of MLPClassifier must be" in str(info.value)
+    assert str(reference.value).split(" must be")[0] == str(info.value).split(" must be")[0]
+
+
+@pytest.mark.parametrize("schedule", ["invscaling", "adaptive"])
+def test_sgd_learning_rate_schedules_follow_scikit_learns_rule(schedule):
+    """invscaling: eta_init / (t + 1) ** power_t after each epoch, t the examples seen;
+    adaptive: a fifth of the rate on each plateau instead of stopping, until 1e-6."""
+    X, y = make_classification(200, random_state=0)
+    est = MLPClassifier(solver="sgd", learning_rate=schedule, learning_rate_init=0.5,
+                        max_iter=30, tol=1e9 if schedule == "adaptive" else 1e-4,
+                        n_iter_no_change=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    if schedule == "invscaling":
+        assert est._optim.learning_rate == pytest.approx(0.5 / (200 * 29 + 1) ** 0.5)
+    else:   # every 3 epochs no improvement (tol is huge): a fifth, until below 1e-6 it stops
+        assert est._optim.learning_rate == pytest.approx(0.5 / 5 ** 9)
+        assert est.n_iter_ == 30 and len(est.loss_curve_) == 30
+
+
+def test_warm_start_accumulates_and_refuses_new_classes():
+    X, y = make_classification(300, n_classes=3, n_informative=4, random_state=0)
+    for est in both(warm_start=True, max_iter=10, random_state=0):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y)
+            est.fit(X, y)
+        assert len(est.loss_curve_) == 20 and est.t_ == 6000
+        with pytest.raises(ValueError, match="warm_start can only be used where `y` has the "
+                                             "same classes"):
+            est.fit(X[y < 2], y[y < 2])
+
+
+def test_fitted_attributes_as_scikit_learns():
+    X, y = make_classification(100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs, ours = (e.fit(X, y) for e in both(max_iter=5, random_state=0))
+    assert ours.validation_scores_ is theirs.validation_scores_ is None
+    assert ours.best_validation_score_ is theirs.best_validation_score_ is None
+    assert ours.loss_ == ours.loss_curve_[-1] and theirs.loss_ == theirs.loss_curve_[-1]
+    # coefs_ and intercepts_ can be assigned: scikit-learn's weights give its predictions
+    ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-6,
+                               atol=1e-9)
+
+
+def test_a_column_regression_target_warns_and_predicts_a_vector():
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(80, 4, random_state=0)
+    for est in (neural_network.MLPRegressor(max_iter=5), MLPRegressor(max_iter=5)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            with pytest.warns(DataConversionWarning):
+                est.fit(X, y.reshape(-1, 1))
+        assert est.predict(X).shape == (80,)
+
+
+def test_an_unpickled_estimator_continues_as_the_original():
+    import pickle
+
+    X, y = make_classification(120, random_state=0)
+    a = MLPClassifier(hidden_layer_sizes=(8,), random_state=0)
+    a.partial_fit(X, y, classes=[0, 1])
+    b = pickle.loads(pickle.dumps(a))
+    a.partial_fit(X, y)
+    b.partial_fit(X, y)
+    for p, q in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_array_equal(p, q)
 
 
 def test_the_grid_search_example_runs():

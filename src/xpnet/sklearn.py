@@ -2,32 +2,34 @@
 
     from xpnet.sklearn import MLPClassifier     # instead of sklearn.neural_network's
 
-:class:`MLPClassifier` and :class:`MLPRegressor` take scikit-learn's parameters with the same
-meaning (``hidden_layer_sizes``, ``activation``, ``solver``, ``alpha``, ``batch_size``,
-``learning_rate_init``, ``max_iter``, ``shuffle``, ``random_state``, ``tol``,
-``early_stopping``, ``validation_fraction``, ``n_iter_no_change``, ``momentum``,
-``nesterovs_momentum``, ``beta_1``, ``beta_2``, ``epsilon``, ``verbose``, ``warm_start``) and
-follow its training procedure: mini-batches of ``min(200, n)`` by default, Adam or SGD, the L2
-penalty ``alpha / (2 batch) ||W||^2`` of each batch, stopping once the training loss (or, with
+:class:`MLPClassifier` and :class:`MLPRegressor` take every parameter of scikit-learn's MLP
+estimators with the same meaning and default, validated by scikit-learn's own constraints
+(its ``InvalidParameterError`` and messages), and follow its training procedure:
+mini-batches of ``min(200, n)`` by default, Adam or SGD, the L2 penalty ``alpha / (2m)
+||W||^2`` of each batch of m rows, ``learning_rate`` (``constant``, ``invscaling`` with
+``power_t``, ``adaptive``) for SGD, stopping once the training loss (or, with
 ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
-epochs. xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one),
-``dtype`` (default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
+epochs (``np.inf``: never), ``warm_start`` continuing the record (``loss_curve_``, ``t_``).
+xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one), ``dtype``
+(default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
 ``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch backend).
 
 Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
 predictions come back in the input's library and on its device (the array API convention:
 outputs follow the input's namespace); NumPy in, NumPy out. With ``backend="auto"``, CuPy or
 CUDA PyTorch input trains on its own GPU. Fitted estimators pickle (the network is stored as
-NumPy arrays plus its description; xpnet's model files never hold pickle) and
-:meth:`~MLPClassifier.save` / :func:`load` go through xpnet model files.
+NumPy arrays plus its description and its random state, so training goes on as it would have;
+xpnet's model files never hold pickle) and :meth:`~MLPClassifier.save` / :func:`load` go
+through xpnet model files.
 
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
-closed: ``solver="lbfgs"`` is not offered (a full-batch quasi-Newton method is another
-program), nor ``learning_rate`` schedules other than constant, nor ``sample_weight``; Adam adds
-epsilon after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression
-loss is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
-times the number of outputs; ``partial_fit`` trains one epoch whatever ``early_stopping`` says
+closed: ``solver="lbfgs"`` (and so ``max_fun``), ``sample_weight``, sparse ``X`` and multilabel
+targets are not offered yet; Adam adds epsilon after the bias correction (Kingma and Ba's
+form; scikit-learn before it); the regression loss is ``(1/2n) sum ||y - p||^2``, which for
+several outputs is scikit-learn's ``loss_curve_`` times the number of outputs; ``coefs_`` and
+``intercepts_`` are copies (assign the whole list to change them; changing an array in place
+changes nothing); ``partial_fit`` trains one epoch whatever ``early_stopping`` says
 (scikit-learn refuses), and early stopping with fewer than 2 validation examples watches the
 training loss, with a warning (scikit-learn refuses).
 """
@@ -48,13 +50,20 @@ try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
     from sklearn.model_selection import train_test_split
+    from sklearn.neural_network import MLPClassifier as _ScikitMLP
+    from sklearn.utils import check_random_state
+    from sklearn.utils._param_validation import Interval, StrOptions
     from sklearn.utils.multiclass import check_classification_targets, unique_labels
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # only this module needs scikit-learn
     raise ImportError(f'xpnet.sklearn needs scikit-learn ({exc}): pip install "xpnet[sklearn]"'
                       ) from None
 
-from . import optim
+from dataclasses import dataclass, field
+from numbers import Real
+
+from . import init as initialisers
+from . import losses, optim, schedules
 from .backend import BackendError, gpu_backend_of, resolve, to_numpy
 from .callbacks import Callback
 from .network import Network
@@ -91,6 +100,18 @@ def _like(result: Any, X: Any) -> Any:
     return xp.asarray(to_numpy(result), device=device)
 
 
+@dataclass(frozen=True)
+class _ScikitRate(schedules.Schedule):
+    """scikit-learn's ``learning_rate`` for ``solver="sgd"`` as an xpnet schedule: the factor
+    on ``learning_rate_init`` that the estimator sets after each epoch (``invscaling``:
+    ``1 / (t + 1) ** power_t``, t the examples seen; ``adaptive``: divided by 5 on a plateau)."""
+
+    now: list = field(default_factory=lambda: [1.0])
+
+    def factor(self, epoch: int) -> float:
+        return float(self.now[0])
+
+
 class _Epochs(Callback):
     """scikit-learn's bookkeeping as an xpnet callback: after each epoch, ``record(model,
     loss)`` (the estimator's own) updates the fitted attributes and says whether to stop."""
@@ -107,14 +128,30 @@ class _Epochs(Callback):
 class _MLP(BaseEstimator):
     """What the classifier and the regressor share: parameters, the network, the fit loop."""
 
+    #: scikit-learn's own constraints for its MLP's parameters (so that a bad value raises its
+    #: ``InvalidParameterError`` with its message), xpnet's activations, and xpnet's own
+    _parameter_constraints: dict = {
+        **_ScikitMLP._parameter_constraints,
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "backend": "no_validation",
+        "device": "no_validation",
+        "dtype": [StrOptions({"float32", "float64"}), None],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "loss": [StrOptions(set(losses.NAMES)), None],
+        "init": [StrOptions(set(initialisers.NAMES)), None],
+        "compile": ["boolean"],
+    }
+
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
                  solver: str = "adam", alpha: float = 0.0001, batch_size: Any = "auto",
-                 learning_rate_init: float = 0.001, max_iter: int = 200, shuffle: bool = True,
+                 learning_rate: str = "constant", learning_rate_init: float = 0.001,
+                 power_t: float = 0.5, max_iter: int = 200, shuffle: bool = True,
                  random_state: Any = None, tol: float = 1e-4, verbose: bool = False,
                  warm_start: bool = False, momentum: float = 0.9,
                  nesterovs_momentum: bool = True, early_stopping: bool = False,
                  validation_fraction: float = 0.1, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, n_iter_no_change: int = 10, backend: str = "auto",
+                 epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
+                 backend: str = "auto",
                  device: Any = None, dtype: str | None = None, dropout: float = 0.0,
                  loss: str | None = None, init: str | None = None, compile: bool = False):
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -122,7 +159,9 @@ class _MLP(BaseEstimator):
         self.solver = solver
         self.alpha = alpha
         self.batch_size = batch_size
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
@@ -137,6 +176,7 @@ class _MLP(BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.backend = backend
         self.device = device
         self.dtype = dtype
@@ -151,37 +191,16 @@ class _MLP(BaseEstimator):
         return [sizes] if np.isscalar(sizes) else list(sizes)
 
     def _check_params(self) -> None:
+        """scikit-learn's validation (its constraints, its error type), then what it checks
+        while fitting, and what xpnet does not offer."""
+        self._validate_params()
         sizes = self._sizes()
         if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1
                for s in sizes):
-            raise ValueError(f"hidden_layer_sizes must be positive integers, got {sizes}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation {self.activation!r} is not supported; valid: "
-                             f"{', '.join(ACTIVATIONS)}")
-        if self.solver not in ("adam", "sgd"):
-            raise ValueError(f"solver {self.solver!r} is not supported by xpnet; use 'adam' "
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        if self.solver == "lbfgs":
+            raise ValueError("solver='lbfgs' is not offered by xpnet.sklearn yet; use 'adam' "
                              "or 'sgd'")
-        for name, lo, hi in (("alpha", 0.0, math.inf), ("learning_rate_init", 0.0, math.inf),
-                             ("tol", 0.0, math.inf), ("momentum", 0.0, 1.0),
-                             ("validation_fraction", 0.0, 1.0), ("beta_1", 0.0, 1.0),
-                             ("beta_2", 0.0, 1.0), ("epsilon", 0.0, math.inf),
-                             ("dropout", 0.0, 1.0)):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float, np.floating, np.integer)) or \
-                    isinstance(value, bool) or not lo <= value <= hi:
-                raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
-        if self.learning_rate_init <= 0 or self.epsilon <= 0:
-            raise ValueError("learning_rate_init and epsilon must be > 0")
-        for name in ("max_iter", "n_iter_no_change"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        bs = self.batch_size
-        if bs != "auto" and (not isinstance(bs, (int, np.integer)) or isinstance(bs, bool)
-                             or bs < 1):
-            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {bs!r}")
-        if self.early_stopping and not 0.0 < self.validation_fraction < 1.0:
-            raise ValueError("validation_fraction must be in (0, 1) with early_stopping")
 
     # ------------------------------------------------------------------ data
     def _inputs(self, X: Any, reset: bool) -> Any:
@@ -214,9 +233,9 @@ class _MLP(BaseEstimator):
     # ------------------------------------------------------------------ the network
     def _build(self, X: Any, n_outputs: int, output: str, loss: str) -> None:
         sizes = self._sizes()
-        seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else \
-            int(np.random.RandomState(self.random_state).randint(2**31 - 1)) \
-            if self.random_state is not None else None
+        rs = self.random_state   # an int stays the seed; a RandomState gives one
+        seed = None if rs is None else int(rs) if isinstance(rs, (int, np.integer)) else \
+            int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         self.network_ = Network([self.n_features_in_, *map(int, sizes), n_outputs],
                                 hidden=ACTIVATIONS[self.activation], output=output,
                                 loss=self.loss or loss, init=self.init, dropout=self.dropout,
@@ -254,7 +273,7 @@ class _MLP(BaseEstimator):
         self._check_params()
         first = not hasattr(self, "network_") or (not incremental and not self.warm_start)
         X, Y, stratify = self._prepare(X, y, first, incremental, classes)
-        return self._fit(X, Y, incremental=incremental, stratify=stratify)
+        return self._fit(X, Y, incremental=incremental, stratify=stratify, first=first)
 
     def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
                  ) -> tuple[Any, Any, Any]:
@@ -262,7 +281,8 @@ class _MLP(BaseEstimator):
         builds the network when ``first``."""
         raise NotImplementedError
 
-    def _fit(self, X: Any, Y: Any, *, incremental: bool, stratify: Any = None) -> Any:
+    def _fit(self, X: Any, Y: Any, *, incremental: bool, stratify: Any = None,
+             first: bool = True) -> Any:
         """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows); one epoch when
         ``incremental`` (partial_fit), else up to ``max_iter`` with the stopping rule."""
         net = self.network_
@@ -288,24 +308,29 @@ class _MLP(BaseEstimator):
         self._fit_kind = _kind(X)
         if not incremental or not hasattr(self, "_optim"):
             self._optim = self._optimizer()
-        if not incremental or not hasattr(self, "loss_curve_"):
+            self._rate = _ScikitRate()
+        if first or not hasattr(self, "loss_curve_"):   # a warm start continues the record
             self.loss_curve_: list[float] = []
             self.n_iter_, self.t_ = 0, 0
             self._no_improvement_count = 0
             if validation is not None:
-                self.validation_scores_: list[float] = []
-                self.best_validation_score_ = -math.inf
+                self.validation_scores_: Any = []
+                self.best_validation_score_: Any = -math.inf
                 self.best_loss_ = None
             else:
+                self.validation_scores_ = self.best_validation_score_ = None
                 self.best_loss_ = math.inf
-        # scikit-learn's penalty is alpha/(2 batch) ||W||^2 per batch; xpnet's lambda/(2n)
-        net.l2 = float(self.alpha) * n / bs
+        if validation is not None and self.validation_scores_ is None:   # a warm refit
+            self.validation_scores_, self.best_validation_score_ = [], -math.inf
+        # scikit-learn's penalty: alpha/(2m) ||W||^2 for each batch of m rows
+        net.l2 = float(self.alpha)
         self._validation = validation
         self._best_params: list[Any] | None = None
         stopper = _Epochs(self._record_epoch)
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
-                callbacks=[stopper], compile=bool(self.compile))
+                callbacks=[stopper], compile=bool(self.compile), schedule=self._rate,
+                l2_per_batch=True)
         best = self._best_params
         if validation is not None and best is not None:
             net.set_parameters(best)
@@ -322,7 +347,9 @@ class _MLP(BaseEstimator):
         parameters when early stopping."""
         self.n_iter_ += 1
         self.t_ += self._n_train
-        self.loss_curve_.append(loss)
+        self.loss_, self.loss_curve_ = loss, [*self.loss_curve_, loss]
+        if self.solver == "sgd" and self.learning_rate == "invscaling":
+            self._rate.now[0] = 1.0 / (self.t_ + 1) ** self.power_t
         if self.verbose:
             print(f"Iteration {self.n_iter_}, loss = {loss:.8f}", file=sys.stdout)
         if self._validation is not None:
@@ -341,10 +368,20 @@ class _MLP(BaseEstimator):
             self.best_loss_ = min(self.best_loss_, loss)
         self._no_improvement_count = self._no_improvement_count + 1 if worse else 0
         if self._no_improvement_count > self.n_iter_no_change:
+            what = "Validation score" if self._validation is not None else "Training loss"
+            said = (f"{what} did not improve more than tol={self.tol:f} for "
+                    f"{self.n_iter_no_change} consecutive epochs.")
+            lr = self.learning_rate_init * self._rate.now[0]
+            if self.solver == "sgd" and self.learning_rate == "adaptive" and lr > 1e-6:
+                self._rate.now[0] /= 5.0   # scikit-learn's adaptive rate: a fifth, go on
+                self._no_improvement_count = 0
+                if self.verbose:
+                    print(f"{said} Setting learning rate to {lr / 5.0:f}", file=sys.stdout)
+                return False
             if self.verbose:
-                what = "Validation score" if self._validation is not None else "Training loss"
-                print(f"{what} did not improve more than tol={self.tol:f} for "
-                      f"{self.n_iter_no_change} consecutive epochs. Stopping.", file=sys.stdout)
+                print(said + (" Learning rate too small. Stopping." if self.learning_rate ==
+                              "adaptive" and self.solver == "sgd" else " Stopping."),
+                      file=sys.stdout)
             return True
         return False
 
@@ -386,10 +423,28 @@ class _MLP(BaseEstimator):
         check_is_fitted(self, "network_")
         return [to_numpy(d.W) for d in self.network_.dense_layers]
 
+    @coefs_.setter
+    def coefs_(self, value: list[Any]) -> None:
+        self._set_layers(value, None)
+
     @property
     def intercepts_(self) -> list[np.ndarray]:
         check_is_fitted(self, "network_")
         return [to_numpy(d.b) for d in self.network_.dense_layers]
+
+    @intercepts_.setter
+    def intercepts_(self, value: list[Any]) -> None:
+        self._set_layers(None, value)
+
+    def _set_layers(self, coefs: list[Any] | None, intercepts: list[Any] | None) -> None:
+        """Assign the weights (``coefs_``) or the biases (``intercepts_``) of every layer, as
+        scikit-learn's fitted attributes allow (custom initialisation, weight transfer)."""
+        check_is_fitted(self, "network_")
+        W = coefs if coefs is not None else self.coefs_
+        b = intercepts if intercepts is not None else self.intercepts_
+        if len(W) != len(self.network_.dense_layers) or len(b) != len(W):
+            raise ValueError(f"expected {len(self.network_.dense_layers)} arrays, one per layer")
+        self.network_.set_parameters([a for pair in zip(W, b) for a in pair])
 
     # ------------------------------------------------------------------ pickling and files
     def __getstate__(self) -> dict[str, Any]:
@@ -399,7 +454,7 @@ class _MLP(BaseEstimator):
             state["_network_state"] = {
                 "config": net.config(), "params": [to_numpy(p) for p in net.parameters()],
                 "backend": net.backend.name, "device": net.backend.device_name,
-                "dtype": net.dtype_name}
+                "dtype": net.dtype_name, "rng": net.rng.get_state()}
         opt = state.pop("_optim", None)
         if opt is not None:
             slots, arrays = opt.state_arrays()
@@ -424,6 +479,8 @@ class _MLP(BaseEstimator):
             backend = resolve("numpy")
         net = Network.from_config(saved["config"], backend=backend, dtype=saved["dtype"])
         net.set_parameters(saved["params"])
+        if saved.get("rng") is not None:   # so that the shuffling goes on as it would have
+            net.rng.set_state(saved["rng"])
         self.network_ = net
         if saved_opt is not None:
             opt = optim.from_config(saved_opt["config"])
@@ -494,6 +551,10 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if incremental and first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         X, y_host = self._data(X, y, reset=first)
+        if not first and not incremental and set(unique_labels(y_host)) != set(self.classes_):
+            raise ValueError("warm_start can only be used where `y` has the same classes as "
+                             f"in the previous call to fit. Previously got {self.classes_}, "
+                             f"`y` has {unique_labels(y_host)}")
         if first:
             self.classes_ = unique_labels(to_numpy(classes) if incremental else y_host)
             self._build_for_classes(X)
@@ -612,6 +673,11 @@ class MLPRegressor(RegressorMixin, _MLP):
         else:
             X, Y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
                                  multi_output=True, y_numeric=True)
+        if Y.ndim == 2 and Y.shape[1] == 1:   # as scikit-learn: a column becomes a vector
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                          "change the shape of y to (n_samples, ), for example using ravel().",
+                          DataConversionWarning, stacklevel=5)
+            Y = array_api_compat.array_namespace(Y).reshape(Y, (-1,))
         self._y_1d = Y.ndim == 1
         if self._y_1d:
             Y = array_api_compat.array_namespace(Y).reshape(Y, (-1, 1))

@@ -49,15 +49,19 @@ class TrainingStep:
     batch's indices (and this process's ``share`` of the global batch) returns the batch cost,
     a 0-d device array, and for classifiers the per-example hits (decision == target class), a
     device array; else None. Each row's class is found once, here. ``n`` is the ``n`` of the
-    L2 term ``lambda/2n``: the training set's size (the batch's when neither is given).
+    L2 term ``lambda/2n``: the training set's size (the batch's when neither is given, or
+    with ``n="batch"``).
     ``reduce`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
     """
 
     def __init__(self, model: Model, optimizer: Optimizer, X: Array = None, Y: Array = None,
-                 *, n: int | None = None, reduce: Reduce | None = None, compile: bool = False):
+                 *, n: int | str | None = None, reduce: Reduce | None = None,
+                 compile: bool = False):
         self.model, self.optimizer = model, optimizer.bind(model.backend)
         self.xp, self.X, self.Y, self.reduce = model.backend.xp, X, Y, reduce
-        self.n = n if n is not None or X is None else int(X.shape[0])
+        # "batch": each batch's own size (scikit-learn's convention for the L2 term)
+        self.n: int | None = None if n == "batch" else (
+            int(n) if n is not None else None if X is None else int(X.shape[0]))
         self.take = model.backend.kernels.take_rows
         self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
             else None

@@ -88,15 +88,14 @@ def fit(
     comm: Any = None,
     notes: dict[str, Any] | None = None,
     compile: bool = False,
+    l2_per_batch: bool = False,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent and return its :class:`History`.
 
-    ``optimizer`` is an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``, with
-    ``learning_rate``); ``schedule`` scales the learning rate per epoch (``step``,
-    ``exponential``, ``cosine`` or a Schedule). ``validation_split`` holds out the last fraction
-    of (X, y) (taken before shuffling, so it is the same on resume). ``callbacks`` are
-    :class:`xpnet.callbacks.Callback` objects; one returning True from ``on_epoch_end`` stops
-    the fit after that epoch.
+    ``optimizer``: an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``) with
+    ``learning_rate``; ``schedule`` scales it per epoch (``step``, ``exponential``, ``cosine``).
+    ``validation_split`` holds out the last fraction of (X, y), before shuffling. ``callbacks``
+    are :class:`xpnet.callbacks.Callback` objects; True from ``on_epoch_end`` stops the fit.
 
     With ``checkpoint`` set, the full training state is written atomically every
     ``checkpoint_every`` epochs and after the last; ``resume`` (a checkpoint's path, or a
@@ -110,9 +109,10 @@ def fit(
     ``batch_size`` is the global batch, split across the ranks; rank 0's initial parameters
     are broadcast; gradients are averaged with one all-reduce per step; only rank 0 prints and
     writes checkpoints. Every rank must call ``fit`` with the same data and arguments.
-    ``notes`` (plain JSON values) go into checkpoints, for the caller to read on resume.
-    ``compile=True`` compiles the step whole where the backend can (torch: ``torch.compile``,
-    :meth:`xpnet.backend.Backend.compile`); the compilation's seconds show after epoch 1.
+    ``notes`` (JSON values) go into checkpoints, for the caller to read on resume.
+    ``l2_per_batch``: each batch's L2 term with its own size m, ``lambda/(2m)`` (scikit-learn's
+    convention). ``compile=True`` compiles the step whole where the backend can (torch:
+    ``torch.compile``); the compilation's seconds show after epoch 1.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
@@ -123,7 +123,7 @@ def fit(
     X, Y, validation = _held_out(model, X, y, validation_data, validation_split)
     run = _Run.start(model, optimizer, learning_rate, schedule, epochs, resume, shuffler)
     _same_start_on_every_rank(model, comm)
-    step = _step_for(model, run.optimizer, X, Y, comm, compile)
+    step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch)
     figures = _EpochFigures(model, comm, X.shape[0], batch_size)
     shown = Progress(progress and comm.is_root, stream or sys.stderr, epochs,
                      len(figures.sizes))
@@ -156,13 +156,14 @@ def _shuffler(model: Model, comm: Any) -> Any:
 
 
 def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm: Any,
-              compile: bool) -> TrainingStep:
+              compile: bool, l2_per_batch: bool = False) -> TrainingStep:
     """The fit's training step: with the ranks' reduction in a data-parallel run; compiled
     whole on request, in one process."""
     if compile and comm.size > 1:
         raise ValueError("compile=True trains in one process; drop it or the communicator")
     reduce = comm_module.averaging(comm, model.backend) if comm.size > 1 else None
-    return TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile)
+    return TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile,
+                        n="batch" if l2_per_batch else None)
 
 
 def _hooks(model: Model, history: History, figures: _EpochFigures,
