@@ -229,17 +229,17 @@ def test_task_flag_forces_the_choice(tmp_path, capsys):
 def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kind):
     """--distributed auto decides by the backend that ``--backend auto`` resolves to, not by
     the name asked for: NCCL on a GPU machine, with each rank on its own GPU."""
+    from xpnet import backend as backend_module
     from xpnet import cli, comm
-
-    class Resolved:
-        name = library
 
     class Ranks(comm.Communicator):
         rank, size = 5, 8
 
     picked = []
-    monkeypatch.setattr(cli, "resolve", lambda backend, device=None: Resolved())
-    monkeypatch.setattr(cli, "gpu_count", lambda: 4)
+    cls = {"cupy": backend_module.CupyBackend, "numpy": backend_module.NumpyBackend}[library]
+    resolved = cls(None, None, None)   # what "auto" resolved to: the class decides
+    monkeypatch.setattr(cli, "resolve", lambda backend, device=None: resolved)
+    monkeypatch.setattr(backend_module, "gpu_count", lambda: 4)
     monkeypatch.setattr(comm, "get", lambda k: picked.append(k) or Ranks())
     args = cli.build_parser().parse_args(["train", "--distributed"])
     assert args.backend == "auto"

@@ -54,6 +54,8 @@ class Backend:
     #: the module to import, and how to install it when it is missing
     module: ClassVar[str] = "?"
     install: ClassVar[str] = ""
+    #: the communicator data-parallel training over this library uses by default
+    collective: ClassVar[str] = "mpi"
 
     def __init__(self, xp: Any, device: Any, lib: Any, kernels: Kernels = PORTABLE):
         self.xp, self.device, self.lib, self.kernels = xp, device, lib, kernels
@@ -164,6 +166,11 @@ class Backend:
     def make_current(self) -> None:
         """Make this backend's GPU the process's current device (one GPU per process, as NCCL
         and CUDA-aware MPI expect); a no-op on the CPU."""
+
+    def device_for_rank(self, rank: int) -> Any:
+        """The device rank ``rank`` of a data-parallel run takes when none is named: None
+        (the default device) on the CPU; each rank its own GPU on a GPU backend."""
+        return None
 
     def quiet_float_errors(self) -> contextlib.AbstractContextManager:
         """A context in which overflow and invalid operations give inf and NaN silently (the
@@ -307,8 +314,12 @@ def _strict_device_name(device: Any) -> str:
 class CupyBackend(Backend):
     """CuPy on a CUDA GPU; work runs with the network's GPU current."""
 
-    name, module = "cupy", "cupy"
+    name, module, collective = "cupy", "cupy", "nccl"
     install = "install the GPU extra: pip install 'xpnet[gpu]'"
+
+    def device_for_rank(self, rank: int) -> Any:
+        count = gpu_count()
+        return rank % count if count else None
 
     @classmethod
     def create(cls, device: Any = None) -> Backend:

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__, activations, datasets, init, losses, optim, recipes, schedules
-from .backend import BackendError, available, gpu_count, resolve, to_numpy
+from .backend import BackendError, available, resolve, to_numpy
 from .errors import DataError, ModelFileError, TrainingDiverged
 from .metrics import regression_scores
 
@@ -540,21 +540,18 @@ def _interrupted(opts: argparse.Namespace, history: Any) -> int:
 
 def _communicator(args: argparse.Namespace) -> tuple[Any, Any]:
     """The communicator for ``--distributed`` (a single process without it), and the device
-    this rank trains on. ``auto`` means NCCL when the backend *resolved* is CuPy (``auto`` on a
-    GPU machine included), MPI otherwise; with CuPy and no --device each rank takes the GPU
-    ``rank % count``."""
+    this rank trains on. ``auto`` means the collective of the backend *resolved*
+    (:attr:`xpnet.backend.Backend.collective`: NCCL for CuPy, ``--backend auto`` on a GPU
+    machine included; MPI otherwise); with no --device each rank takes the backend's device
+    for it (on CuPy, GPU ``rank % count``)."""
     from . import comm as comm_module
 
     if not getattr(args, "distributed", None):
         return comm_module.Single(), args.device
-    library = resolve(args.backend, args.device).name
-    kind = args.distributed
-    if kind == "auto":
-        kind = "nccl" if library == "cupy" else "mpi"
+    backend = resolve(args.backend, args.device)
+    kind = backend.collective if args.distributed == "auto" else args.distributed
     comm = comm_module.get(kind)
-    device = args.device
-    if library == "cupy" and device is None and gpu_count():
-        device = comm.rank % gpu_count()
+    device = args.device if args.device is not None else backend.device_for_rank(comm.rank)
     return comm, device
 
 
