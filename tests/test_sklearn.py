@@ -362,3 +362,21 @@ def test_the_grid_search_example_runs():
     assert r.returncode == 0, r.stderr
     held_out = float(r.stdout.rsplit("held-out accuracy", 1)[1])
     assert held_out > 0.95
+
+
+def test_multilabel_targets_as_scikit_learns():
+    """An indicator y: one sigmoid output per label with binary cross-entropy; predict gives
+    the indicator matrix, predict_proba each label's probability, classes_ the labels 0..k-1,
+    and the (subset) accuracy is within a few points of scikit-learn's on the same data."""
+    from sklearn.datasets import make_multilabel_classification
+
+    X, Y = make_multilabel_classification(300, n_classes=4, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs, ours = (e.fit(X, Y) for e in both(max_iter=200, random_state=0))
+    assert ours.predict(X).shape == theirs.predict(X).shape == (300, 4)
+    assert set(np.unique(ours.predict(X))) <= {0, 1}
+    assert ours.predict_proba(X).shape == (300, 4)
+    np.testing.assert_array_equal(ours.classes_, theirs.classes_)
+    assert abs(ours.score(X, Y) - theirs.score(X, Y)) < 0.05
+    assert ours.__sklearn_tags__().classifier_tags.multi_label

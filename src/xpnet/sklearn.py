@@ -24,9 +24,9 @@ through xpnet model files.
 
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
-closed: ``solver="lbfgs"`` (and so ``max_fun``), ``sample_weight``, sparse ``X`` and multilabel
-targets are not offered yet; Adam adds epsilon after the bias correction (Kingma and Ba's
-form; scikit-learn before it); the regression loss is ``(1/2n) sum ||y - p||^2``, which for
+closed: ``solver="lbfgs"`` (and so ``max_fun``), ``sample_weight`` and sparse ``X`` are not
+offered yet (a label indicator ``y`` trains one sigmoid output per label); Adam adds epsilon
+after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss is ``(1/2n) sum ||y - p||^2``, which for
 several outputs is scikit-learn's ``loss_curve_`` times the number of outputs; ``coefs_`` and
 ``intercepts_`` are copies (assign the whole list to change them; changing an array in place
 changes nothing); ``partial_fit`` trains one epoch whatever ``early_stopping`` says
@@ -49,11 +49,16 @@ try:
     from sklearn import get_config
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+    from sklearn.metrics import accuracy_score
     from sklearn.model_selection import train_test_split
     from sklearn.neural_network import MLPClassifier as _ScikitMLP
     from sklearn.utils import check_random_state
     from sklearn.utils._param_validation import Interval, StrOptions
-    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.multiclass import (
+        check_classification_targets,
+        type_of_target,
+        unique_labels,
+    )
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as exc:  # only this module needs scikit-learn
     raise ImportError(f'xpnet.sklearn needs scikit-learn ({exc}): pip install "xpnet[sklearn]"'
@@ -522,6 +527,7 @@ class _MLP(BaseEstimator):
         self._fit_kind = ("numpy", "cpu")
         if "classes" in record:
             self.classes_ = np.array(record["classes"])
+            self._multilabel = bool(record.get("multilabel", False))
         else:
             self._y_1d = bool(record.get("y_1d", True))
 
@@ -556,37 +562,46 @@ class MLPClassifier(ClassifierMixin, _MLP):
                              f"in the previous call to fit. Previously got {self.classes_}, "
                              f"`y` has {unique_labels(y_host)}")
         if first:
+            self._multilabel = y_host.ndim == 2
             self.classes_ = unique_labels(to_numpy(classes) if incremental else y_host)
             self._build_for_classes(X)
+        elif (y_host.ndim == 2) != self._multilabel:
+            raise ValueError("y is a label indicator matrix where it was labels before, or "
+                             "the other way round; fit again without warm_start")
         elif classes is not None and not np.array_equal(unique_labels(to_numpy(classes)),
                                                         self.classes_):
             raise ValueError(f"`classes={classes!r}` is not the same as on the first call to "
                              f"partial_fit: {self.classes_!r}")
-        if incremental and not np.isin(y_host, self.classes_).all():
+        if incremental and not self._multilabel and not np.isin(y_host, self.classes_).all():
             unknown = sorted(set(np.unique(y_host)) - set(self.classes_))
             raise ValueError(f"y has labels {unknown} that are not in classes {self.classes_}")
-        return X, self._encode(y_host), y_host if self.early_stopping else None
+        stratify = y_host if self.early_stopping and not self._multilabel else None
+        return X, self._encode(y_host), stratify
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, np.ndarray]:
         if _foreign(X):
             X = self._inputs(X, reset=reset)
             y_host = to_numpy(y)
         else:
-            X, y_host = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32])
+            X, y_host = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
+                                      multi_output=True)
         y_host = np.asarray(y_host)
         if y_host.ndim == 2 and y_host.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                           "change the shape of y to (n_samples, ), for example using ravel().",
                           DataConversionWarning, stacklevel=5)
             y_host = y_host.ravel()
-        if y_host.ndim != 1:
-            raise ValueError(f"y must be 1-D labels, got shape {y_host.shape}; multi-label "
-                             "targets are not supported")
         check_classification_targets(y_host)
+        if y_host.ndim == 2 and type_of_target(y_host) != "multilabel-indicator":
+            raise ValueError(f"y must be labels (n_samples,) or a label indicator matrix of 0 "
+                             f"and 1; got shape {y_host.shape}")
         return X, y_host
 
     def _build_for_classes(self, X: Any) -> None:
         k = len(self.classes_)
+        if self._multilabel:   # independent sigmoid outputs, binary cross-entropy on each
+            self._build(X, k, "sigmoid", "binary_cross_entropy")
+            return
         if k < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {k} class")
         if k == 2:
@@ -595,21 +610,26 @@ class MLPClassifier(ClassifierMixin, _MLP):
             self._build(X, k, "softmax", "cross_entropy")
 
     def _encode(self, y_host: np.ndarray) -> Any:
-        """Class indices (n,) as int64 (one sigmoid output: 0/1 as the target column)."""
+        """Class indices (n,) as int64 (one sigmoid output: 0/1 as the target column); a label
+        indicator matrix as floats, one column per label."""
+        if self._multilabel:
+            return y_host.astype(np.float64)
         idx = np.searchsorted(self.classes_, y_host).astype(np.int64)
         if len(self.classes_) == 2:
             return idx.astype(np.float64)
         return idx
 
     def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
+        if self._multilabel:
+            return to_numpy(Y).astype(np.int64)[idx]
         return self.classes_[to_numpy(Y).astype(np.int64)[idx]]
 
     def _score_on(self, X: Any, y: Any) -> float:
-        return float(np.mean(to_numpy(self.predict(X)) == y))
+        return float(accuracy_score(y, to_numpy(self.predict(X))))   # subset accuracy
 
     def _proba_columns(self, X: Any, method: str) -> Any:
         A = self._outputs(X, method)
-        if A.shape[1] == 1:
+        if A.shape[1] == 1 and not getattr(self, "_multilabel", False):
             A = self.network_.xp.concat([1.0 - A, A], axis=1)
         return A
 
@@ -625,8 +645,12 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return _like(xp.log(xp.clip(A, tiny, None)), X)
 
     def predict(self, X: Any) -> Any:
-        """The most probable class of each row, from ``classes_``."""
+        """The most probable class of each row, from ``classes_``; for a multilabel fit, the
+        label indicator matrix (each label's probability >= 0.5)."""
         A = self._outputs(X, "predict")
+        if getattr(self, "_multilabel", False):
+            return _like(to_numpy(A) >= 0.5, X).astype(int) if not _foreign(X) else \
+                _like(A >= 0.5, X)
         labels = self.classes_[to_numpy(self.network_.target_classes(A))]
         if _foreign(X) and labels.dtype.kind in "iufb":
             return _like(labels, X)   # labels a device can hold go back to it
@@ -638,11 +662,12 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def _file_record(self) -> dict[str, Any]:
         record = super()._file_record()
         record["classes"] = self.classes_.tolist()
+        record["multilabel"] = bool(self._multilabel)
         return record
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
-        tags.classifier_tags.multi_label = False
+        tags.classifier_tags.multi_label = True
         return tags
 
 
