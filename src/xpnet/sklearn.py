@@ -26,8 +26,9 @@ The weights start as scikit-learn's do (Glorot-uniform weights and biases) unles
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
 closed: ``solver="lbfgs"`` (and so ``max_fun``), ``sample_weight`` and sparse ``X`` are not
 offered yet (a label indicator ``y`` trains one sigmoid output per label); Adam adds epsilon
-after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss is ``(1/2n) sum ||y - p||^2``, which for
-several outputs is scikit-learn's ``loss_curve_`` times the number of outputs; ``coefs_`` and
+after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss
+is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
+times the number of outputs; ``coefs_`` and
 ``intercepts_`` are copies (assign the whole list to change them; changing an array in place
 changes nothing); ``partial_fit`` trains one epoch whatever ``early_stopping`` says
 (scikit-learn refuses), and early stopping with fewer than 2 validation examples watches the
