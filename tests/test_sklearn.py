@@ -380,3 +380,43 @@ def test_multilabel_targets_as_scikit_learns():
     np.testing.assert_array_equal(ours.classes_, theirs.classes_)
     assert abs(ours.score(X, Y) - theirs.score(X, Y)) < 0.05
     assert ours.__sklearn_tags__().classifier_tags.multi_label
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_inputs_train_as_their_dense_rows_would(fmt):
+    """A sparse X is never densified whole: each batch is, as it is taken; the weights after a
+    fit equal those of the same fit on the dense matrix, and predict takes sparse rows too."""
+    import scipy.sparse as sp
+
+    X = sp.random(300, 40, density=0.1, format=fmt, random_state=0, dtype=np.float64)
+    y = (np.asarray(X.sum(axis=1)).ravel() > 0.2).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        sparse = MLPClassifier(max_iter=5, random_state=0, dtype="float64").fit(X, y)
+        dense = MLPClassifier(max_iter=5, random_state=0, dtype="float64").fit(X.toarray(), y)
+        theirs = neural_network.MLPClassifier(max_iter=5, random_state=0).fit(X, y)
+    for p, q in zip(sparse.coefs_, dense.coefs_):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(sparse.predict(X), dense.predict(X.toarray()))
+    assert theirs.predict(X).shape == sparse.predict(X).shape
+
+
+def test_sparse_rows_are_densified_a_batch_at_a_time(monkeypatch):
+    import scipy.sparse as sp
+
+    from xpnet.sparse_rows import SparseRows
+
+    sizes = []
+    real = SparseRows.take
+
+    def spy(self, idx):
+        out = real(self, idx)
+        sizes.append(out.shape[0])
+        return out
+
+    monkeypatch.setattr(SparseRows, "take", spy)
+    X = sp.random(100, 10, density=0.2, format="csr", random_state=0)
+    y = np.arange(100) % 2
+    net = xpnet.Network([10, 4, 2], backend="numpy", seed=0)
+    net.fit(X, y, epochs=1, batch_size=32, progress=False)
+    assert sizes == [32, 32, 32, 4]

@@ -25,6 +25,7 @@ from . import activations, export, io, losses, optim, train
 from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
 from .errors import ModelFileError
 from .layers import Dense, Dropout, from_config
+from .sparse_rows import SparseRows, is_sparse
 
 Array = Any
 Layer = Dense | Dropout
@@ -141,7 +142,16 @@ class Network:
 
     # ------------------------------------------------------------------ data at the edge
     def inputs(self, X: Any) -> Array:
-        """``X`` as this network's array (examples, n_inputs) on its device, checked."""
+        """``X`` as this network's array (examples, n_inputs) on its device, checked; a SciPy
+        sparse matrix stays sparse on the host (:class:`xpnet.sparse_rows.SparseRows`)."""
+        if is_sparse(X):
+            rows = SparseRows(X, self.backend, self.dtype)
+            if rows.shape[0] == 0:
+                raise ValueError("X has no examples (0 rows)")
+            if rows.shape[1] != self.n_inputs:
+                raise ValueError(f"X has {rows.shape[1]} features per example but the network "
+                                 f"expects {self.n_inputs}")
+            return rows
         try:
             X = self.backend.asarray(X, self.dtype)
         except (ValueError, TypeError) as exc:
@@ -198,8 +208,16 @@ class Network:
     # ------------------------------------------------------------------ the maths
     @on_its_device
     def forward(self, X: Any) -> Array:
-        """Output activations ``A_L`` (batch, n_outputs) in inference mode (no dropout)."""
+        """Output activations ``A_L`` (batch, n_outputs) in inference mode (no dropout); sparse
+        ``X`` a chunk of rows at a time."""
         A = self.inputs(X)
+        if isinstance(A, SparseRows):
+            n, chunk = A.shape[0], 4096
+            return self.xp.concat([self._forward(A[s:min(s + chunk, n)].dense())
+                                   for s in range(0, n, chunk)])
+        return self._forward(A)
+
+    def _forward(self, A: Array) -> Array:
         for layer in self.layers:
             A, _ = layer.forward(self.xp, A)
         return A

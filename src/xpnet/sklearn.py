@@ -24,8 +24,9 @@ through xpnet model files.
 
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
-closed: ``solver="lbfgs"`` (and so ``max_fun``), ``sample_weight`` and sparse ``X`` are not
-offered yet (a label indicator ``y`` trains one sigmoid output per label); Adam adds epsilon
+closed: ``solver="lbfgs"`` (and so ``max_fun``) and ``sample_weight`` are not offered yet (a
+label indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each
+batch densified as it is taken); Adam adds epsilon
 after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss
 is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
 times the number of outputs; ``coefs_`` and
@@ -73,6 +74,10 @@ from . import losses, optim, schedules
 from .backend import BackendError, gpu_backend_of, resolve, to_numpy
 from .callbacks import Callback
 from .network import Network
+from .sparse_rows import is_sparse
+
+SPARSE = ["csr", "csc", "coo"]
+"""The sparse formats X may come in (kept sparse: each batch is densified as it is taken)."""
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                "sigmoid": "sigmoid", "elu": "elu", "leaky_relu": "leaky_relu"}
@@ -213,7 +218,8 @@ class _MLP(BaseEstimator):
         """Checked inputs: NumPy through scikit-learn's validation, other libraries' arrays
         as they are (2-D, finite, the fitted number of features)."""
         if not _foreign(X):
-            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
+            return validate_data(self, X, reset=reset, dtype=[np.float64, np.float32],
+                                 accept_sparse=SPARSE)
         if X.ndim != 2:
             raise ValueError(f"Expected 2D array, got an array of shape {tuple(X.shape)}")
         if reset:
@@ -404,6 +410,8 @@ class _MLP(BaseEstimator):
         if len(tr) == 0 or len(va) < 2:
             return None
         def take(A: Any, rows: np.ndarray) -> Any:
+            if is_sparse(A):
+                return A.tocsr()[rows]
             xp = array_api_compat.array_namespace(A)
             return xp.take(A, xp.asarray(rows, device=array_api_compat.device(A)), axis=0)
 
@@ -535,6 +543,7 @@ class _MLP(BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.array_api_support = True
+        tags.input_tags.sparse = True
         return tags
 
 
@@ -585,7 +594,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
             y_host = to_numpy(y)
         else:
             X, y_host = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
-                                      multi_output=True)
+                                      multi_output=True, accept_sparse=SPARSE)
         y_host = np.asarray(y_host)
         if y_host.ndim == 2 and y_host.shape[1] == 1:
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
@@ -698,7 +707,7 @@ class MLPRegressor(RegressorMixin, _MLP):
             Y = y
         else:
             X, Y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32],
-                                 multi_output=True, y_numeric=True)
+                                 multi_output=True, y_numeric=True, accept_sparse=SPARSE)
         if Y.ndim == 2 and Y.shape[1] == 1:   # as scikit-learn: a column becomes a vector
             warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
                           "change the shape of y to (n_samples, ), for example using ravel().",

@@ -33,6 +33,7 @@ from typing import Any
 
 from .model import Model
 from .optim import Optimizer, State
+from .sparse_rows import SparseRows
 
 Array = Any
 FLUSH_EVERY = 100
@@ -63,6 +64,10 @@ class TrainingStep:
         self.n: int | None = None if n == "batch" else (
             int(n) if n is not None else None if X is None else int(X.shape[0]))
         self.take = model.backend.kernels.take_rows
+        self.sparse = isinstance(X, SparseRows)   # batches densified as they are taken
+        if compile and self.sparse:
+            raise ValueError("compile=True needs dense inputs on the device; sparse X is "
+                             "gathered on the host")
         self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
             else None
         #: the step's function of explicit state: :meth:`pure`, or the backend's compilation
@@ -79,7 +84,8 @@ class TrainingStep:
         if self.compiled:   # the gather and the hits inside the compiled graph too
             return self._compiled_batch(idx, share)
         xp, take = self.xp, self.take
-        C, out = self.update(take(xp, self.X, idx), take(xp, self.Y, idx), share)
+        X = self.X.take(idx) if self.sparse else take(xp, self.X, idx)
+        C, out = self.update(X, take(xp, self.Y, idx), share)
         if self.labels is None:
             return C, None
         return C, self.model.decide(out) == take(xp, self.labels, idx)

@@ -33,6 +33,7 @@ from .backend import on_its_device
 from .callbacks import Callback, CallbackList, DivergenceGuard, History, Progress
 from .errors import ModelFileError, TrainingDiverged, positive_int
 from .model import Model
+from .sparse_rows import SparseRows
 from .step import TrainingStep, batch_bounds, batches, gemm_flops
 
 Array = Any
@@ -55,6 +56,8 @@ def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: int) -> dict
     for s in range(0, m, batch_size):
         e = min(s + batch_size, m)  # slices past the end are not in the standard
         Xb, Yb = X[s:e, :], Y[s:e, :]
+        if isinstance(Xb, SparseRows):   # a chunk of sparse rows, dense for the moment
+            Xb = Xb.dense()
         C, out = model.loss_and_outputs(Xb, Yb, n=n)
         total = total + C * Xb.shape[0]
         if model.is_classifier:
