@@ -226,8 +226,10 @@ def test_other_array_libraries_in_and_out():
 
 def test_clear_errors():
     X, y = make_classification(n_samples=40, n_features=4, random_state=0)
-    with pytest.raises(ValueError, match="solver='lbfgs' is not offered by xpnet.sklearn"):
-        MLPClassifier(solver="lbfgs").fit(X, y)
+    import scipy.sparse as sp
+
+    with pytest.raises(ValueError, match="solver='lbfgs' takes the whole training set at once"):
+        MLPClassifier(solver="lbfgs").fit(sp.csr_matrix(X), y)
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         MLPClassifier().partial_fit(X, y)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
@@ -420,3 +422,27 @@ def test_sparse_rows_are_densified_a_batch_at_a_time(monkeypatch):
     net = xpnet.Network([10, 4, 2], backend="numpy", seed=0)
     net.fit(X, y, epochs=1, batch_size=32, progress=False)
     assert sizes == [32, 32, 32, 4]
+
+
+def test_lbfgs_as_scikit_learns():
+    """Full-batch L-BFGS through scipy.optimize: both libraries fit the training set, report
+    the loss at the optimum (xpnet's equals its own cost there, L2 included), warn when
+    max_iter cuts it short, and refuse partial_fit the same way."""
+    X, y = make_classification(200, n_classes=3, n_informative=4, random_state=0)
+    theirs, ours = both(solver="lbfgs", max_iter=300, random_state=0, alpha=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    assert ours.score(X, y) >= theirs.score(X, y) - 0.05
+    net = ours.network_
+    assert ours.loss_ == pytest.approx(net.cost(X, np.searchsorted(ours.classes_, y),
+                                                n=len(y)), rel=1e-9)
+    for est in both(solver="lbfgs", max_iter=2):
+        with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge"):
+            est.fit(X, y)
+        assert est.n_iter_ == 2
+    for est in both(solver="lbfgs"):
+        assert not hasattr(est, "partial_fit")
+        with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
+            est.partial_fit(X, y, classes=np.unique(y))

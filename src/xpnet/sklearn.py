@@ -24,9 +24,9 @@ through xpnet model files.
 
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
-closed: ``solver="lbfgs"`` (and so ``max_fun``) and ``sample_weight`` are not offered yet (a
-label indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each
-batch densified as it is taken); Adam adds epsilon
+closed: ``sample_weight`` is not offered yet; ``solver="lbfgs"`` takes dense ``X`` only (it is
+full-batch); a label indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays
+sparse, each batch densified as it is taken; Adam adds epsilon
 after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss
 is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
 times the number of outputs; ``coefs_`` and
@@ -56,6 +56,7 @@ try:
     from sklearn.neural_network import MLPClassifier as _ScikitMLP
     from sklearn.utils import check_random_state
     from sklearn.utils._param_validation import Interval, StrOptions
+    from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import (
         check_classification_targets,
         type_of_target,
@@ -121,6 +122,14 @@ class _ScikitRate(schedules.Schedule):
 
     def factor(self, epoch: int) -> float:
         return float(self.now[0])
+
+
+def _stochastic(est: Any) -> bool:
+    """partial_fit is there for the stochastic solvers only, as in scikit-learn."""
+    if est.solver not in ("sgd", "adam"):
+        raise AttributeError(f"partial_fit is only available for stochastic optimizer. "
+                             f"{est.solver} is not stochastic.")
+    return True
 
 
 class _Epochs(Callback):
@@ -209,9 +218,6 @@ class _MLP(BaseEstimator):
         if any(not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1
                for s in sizes):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-        if self.solver == "lbfgs":
-            raise ValueError("solver='lbfgs' is not offered by xpnet.sklearn yet; use 'adam' "
-                             "or 'sgd'")
 
     # ------------------------------------------------------------------ data
     def _inputs(self, X: Any, reset: bool) -> Any:
@@ -298,6 +304,8 @@ class _MLP(BaseEstimator):
         """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows); one epoch when
         ``incremental`` (partial_fit), else up to ``max_iter`` with the stopping rule."""
         net = self.network_
+        if self.solver == "lbfgs":
+            return self._fit_lbfgs(X, Y)
         n = X.shape[0]
         validation = None
         if self.early_stopping and not incremental:
@@ -351,6 +359,49 @@ class _MLP(BaseEstimator):
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
+        return self
+
+    def _fit_lbfgs(self, X: Any, Y: Any) -> Any:
+        """Full-batch L-BFGS over the flattened parameters, as scikit-learn does it
+        (``scipy.optimize.minimize``, method L-BFGS-B, ``max_iter``, ``max_fun``, ``tol`` as the
+        gradient tolerance), the cost ``C0 + alpha/(2n) ||W||^2`` and its gradient computed by
+        xpnet on its backend. Each function evaluation reads the cost and the gradient back to
+        the host, one round trip per evaluation: inherent to SciPy's L-BFGS."""
+        from scipy.optimize import minimize
+
+        net, be = self.network_, self.network_.backend
+        if is_sparse(X):
+            raise ValueError("solver='lbfgs' takes the whole training set at once; give it "
+                             "dense X, or use solver='adam' or 'sgd' for sparse X")
+        Xd, Yd = net.prepare(X, Y)
+        net.l2 = float(self.alpha)
+        like = net.named_parameters()
+        names, shapes = list(like), [tuple(p.shape) for p in like.values()]
+        ends = np.cumsum([int(np.prod(shape)) for shape in shapes])
+
+        def unpack(flat: np.ndarray) -> dict[str, Any]:
+            parts = np.split(flat, ends[:-1])
+            return {k: be.asarray(part.reshape(shape), net.dtype)
+                    for k, part, shape in zip(names, parts, shapes)}
+
+        def cost(flat: np.ndarray) -> tuple[float, np.ndarray]:
+            C, grads, _ = net.loss_and_grads(Xd, Yd, n=Xd.shape[0], training=False,
+                                             params=unpack(flat))
+            return float(C), np.concatenate([to_numpy(g).ravel() for g in grads.values()]
+                                            ).astype(np.float64)
+
+        start = np.concatenate([to_numpy(p).ravel() for p in like.values()]).astype(np.float64)
+        result = minimize(cost, start, method="L-BFGS-B", jac=True,
+                          options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                   "iprint": 1 if self.verbose else -1, "gtol": self.tol})
+        net.assign(unpack(np.ascontiguousarray(result.x)))
+        self.n_iter_, self.loss_ = min(int(result.nit), int(self.max_iter)), float(result.fun)
+        self._fit_kind, self._n_train = _kind(X), Xd.shape[0]
+        if result.status != 0:
+            warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) (status="
+                          f"{result.status}): {result.message}. Increase the number of "
+                          "iterations to improve the convergence (max_iter="
+                          f"{self.max_iter}).", ConvergenceWarning, stacklevel=5)
         return self
 
     def _record_epoch(self, net: Network, loss: float) -> bool:
@@ -521,7 +572,8 @@ class _MLP(BaseEstimator):
                   for k, v in self.get_params().items()
                   if isinstance(v, (str, int, float, bool, type(None), tuple))}
         return {"kind": type(self).__name__, "params": params,
-                "n_features_in": int(self.n_features_in_), "loss_curve": list(self.loss_curve_),
+                "n_features_in": int(self.n_features_in_),
+                "loss_curve": list(getattr(self, "loss_curve_", [])),
                 "n_iter": int(self.n_iter_)}
 
     def _adopt(self, net: Network, record: dict[str, Any]) -> None:
@@ -558,6 +610,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         """Fit to data ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
         return self._train(X, y, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
         """One epoch over (X, y); the first call needs ``classes``, every label there is."""
         return self._train(X, y, incremental=True, classes=classes)
@@ -690,6 +743,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         """Fit to data ``X`` (n_samples, n_features) and targets ``y`` ((n,) or (n, k))."""
         return self._train(X, y, incremental=False)
 
+    @available_if(_stochastic)
     def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
         """One epoch over (X, y)."""
         return self._train(X, y, incremental=True)
