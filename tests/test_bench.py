@@ -122,3 +122,15 @@ def test_cli_mistakes_end_in_one_line(capsys, argv, message):
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+@pytest.mark.parametrize("sizes", [(784, 512, 512, 10), (784, 100, 10), (3, 2)])
+def test_the_gemms_listed_are_the_gemms_counted(sizes):
+    """xpnet bench's operand list and the count the fit's BLAS-thread choice uses agree."""
+    import xpnet
+    from xpnet.step import layer_sizes
+
+    shapes = bench.gemm_shapes(sizes, 32)
+    assert bench.step_flops(sizes, 32) == sum(2 * m * k * n for _, (m, k, n), _ in shapes)
+    net = xpnet.Network(list(sizes), backend="numpy", seed=0)
+    assert layer_sizes(net.named_parameters()) == list(sizes)

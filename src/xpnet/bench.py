@@ -29,7 +29,7 @@ import numpy as np
 from .backend import BACKENDS, Backend, BackendError, resolve
 from .model import Model
 from .optim import SGD
-from .step import TrainingStep, batch_bounds
+from .step import TrainingStep, batch_bounds, gemm_flops
 
 SIZES = (784, 512, 512, 10)
 BATCHES = (32, 128, 512, 2048)
@@ -48,8 +48,9 @@ def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, in
 
 
 def step_flops(sizes: tuple[int, ...], M: int) -> int:
-    """Floating-point operations of the step's GEMMs (2 per multiply-add)."""
-    return sum(2 * m * k * n for _, (m, k, n), _ in gemm_shapes(sizes, M))
+    """Floating-point operations of the step's GEMMs (2 per multiply-add): the GEMMs
+    :func:`gemm_shapes` lists, as :func:`xpnet.step.gemm_flops` counts them."""
+    return gemm_flops(sizes, M)
 
 
 def timer(fn: Callable[[], Any], backend: Backend, inner: int = 1) -> float:

@@ -161,12 +161,18 @@ class TrainingStep:
         return new, state, C, out
 
 
-def gemm_flops(params: Mapping[str, Array], M: int) -> float:
-    """Floating-point operations of a step's GEMMs at batch ``M``: per weight matrix (n_in,
-    n_out) the forward product and the weight gradient, and the input gradient for every
-    layer but the first (2 per multiply-add)."""
+def gemm_flops(sizes: tuple[int, ...] | list[int], M: int) -> int:
+    """Floating-point operations of a step's GEMMs at batch ``M`` for layer ``sizes`` (input to
+    output): per layer the forward product and the weight gradient, and the input gradient for
+    every layer but the first (2 per multiply-add)."""
+    return sum(2 * M * a * b * (2 if i == 0 else 3)
+               for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
+
+
+def layer_sizes(params: Mapping[str, Array]) -> list[int]:
+    """The layer sizes, input to output, of a model's weight matrices (n_in, n_out)."""
     shapes = [tuple(p.shape) for p in params.values() if len(p.shape) == 2]
-    return float(sum(2 * M * a * b * (2 if i == 0 else 3) for i, (a, b) in enumerate(shapes)))
+    return [int(shapes[0][0]), *(int(b) for _, b in shapes)]
 
 
 def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:

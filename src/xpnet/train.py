@@ -34,7 +34,7 @@ from .callbacks import Callback, CallbackList, DivergenceGuard, History, Progres
 from .errors import ModelFileError, TrainingDiverged, positive_int
 from .model import Model
 from .sparse_rows import SparseRows
-from .step import TrainingStep, batch_bounds, batches, gemm_flops
+from .step import TrainingStep, batch_bounds, batches, gemm_flops, layer_sizes
 
 Array = Any
 
@@ -134,7 +134,7 @@ def fit(
                          {**(notes or {}), "epochs": epochs, "batch_size": batch_size}) \
         if checkpoint is not None and comm.is_root else None
     hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
-    flops = gemm_flops(model.named_parameters(), batch_size)
+    flops = gemm_flops(layer_sizes(model.named_parameters()), batch_size)
     with _stopping_cleanly(comm, run.history, shown, checkpoint, model.backend, flops) as signals:
         hooks.on_train_begin(model)
         for epoch in range(run.first_epoch + 1, epochs + 1):
