@@ -1,7 +1,8 @@
 """The step-profiling scripts still run against the current engine, on a small network: the
 hand-written NumPy step of ``benchmarks/array_api_overhead.py`` takes the same step as xpnet's
-(it checks that the parameters agree after one step each), and ``profile_step.py`` prints a
-row for every part of the step."""
+(it checks that the parameters agree after one step each), ``profile_step.py`` prints a
+row for every part of the step, and every scenario of ``compare_sklearn.py`` runs for both
+libraries."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 import array_api_overhead  # noqa: E402
+import compare_sklearn  # noqa: E402
 import profile_step  # noqa: E402
 
 
@@ -61,3 +63,12 @@ def test_the_version_comparison_times_a_tree_in_a_fresh_process():
     src = Path(__file__).resolve().parents[1] / "src"
     us = ab_versions.one(str(src), "20-8-3", 4, 5, 2)
     assert us > 0
+
+
+@pytest.mark.parametrize("scenario", list(compare_sklearn.SCENARIOS))
+def test_every_scikit_learn_comparison_runs_for_both_libraries(scenario):
+    pytest.importorskip("sklearn")
+    for library in ("xpnet", "sklearn"):
+        row = compare_sklearn.child(library, scenario, "wine", 0)
+        assert row["metric"] == "accuracy" and row["n"] == 178
+        assert 0.8 < row["score"] <= 1.0 and row["fit_seconds"] > 0

@@ -156,7 +156,11 @@ def test_bias_activation_matches_the_portable_kernel(backend, dtype, name):
 @pytest.mark.parametrize("loss_name", ["cross_entropy", "binary_cross_entropy"])
 @pytest.mark.parametrize("scale", [1.0, -0.05])
 @pytest.mark.parametrize("targets", ["one-hot", "soft"])
-def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, scale, targets):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, scale, targets,
+                                                  weighted):
+    """Against the portable kernel and against SciPy; ``weighted``: each row's share of the
+    mean ``r_i = w_i / sum w`` (zeros among them) in place of 1/M."""
     rng = np.random.default_rng(6)
     k = 10 if loss_name == "cross_entropy" else 1
     Z = (rng.normal(size=(33, k)) * 8).astype(dtype)
@@ -166,12 +170,15 @@ def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, sca
         Y = rng.integers(0, 2, (33, 1)).astype(dtype)
     else:   # rows that need not sum to 1: the general formula, not a one-hot shortcut
         Y = rng.random((33, k)).astype(dtype)
+    w = rng.integers(0, 4, 33).astype(np.float64) if weighted else np.ones(33)
+    r = (w / w.sum()).reshape(-1, 1)
+    shares = r.astype(dtype) if weighted else None
     loss = losses.get(loss_name)
     kernels, xp = OVERRIDES[backend], resolve(XP[backend]).xp
     Z_before = Z.copy()
-    C, D = kernels.output_error(xp, loss, Z, Y, scale)
+    C, D = kernels.output_error(xp, loss, Z, Y, scale, shares)
     np.testing.assert_array_equal(Z, Z_before)   # the logits still give the classes
-    C0, D0 = PORTABLE.output_error(xp, loss, Z.copy(), Y, scale)
+    C0, D0 = PORTABLE.output_error(xp, loss, Z.copy(), Y, scale, shares)
     rtol = 1e-5 if dtype == np.float32 else 1e-13
     assert D.dtype == dtype and D.shape == Z.shape and np.ndim(C) == 0
     np.testing.assert_allclose(float(C), float(C0), rtol=rtol)
@@ -179,14 +186,14 @@ def test_output_error_matches_the_portable_kernel(backend, dtype, loss_name, sca
     # and the maths itself, against SciPy's special functions in float64: the cost, and
     # s (A - Y) / M with A the output activation of Z
     special = pytest.importorskip("scipy.special")
-    Z64, Y64, M = Z.astype(np.float64), Y.astype(np.float64), Z.shape[0]
+    Z64, Y64 = Z.astype(np.float64), Y.astype(np.float64)
     if k > 1:
-        A, C_ref = special.softmax(Z64, axis=1), -np.sum(Y64 * special.log_softmax(Z64, axis=1))
+        A, C_ref = special.softmax(Z64, axis=1), -np.sum(r * Y64 * special.log_softmax(Z64, axis=1))
     else:
         A = special.expit(Z64)
-        C_ref = -np.sum(Y64 * special.log_expit(Z64) + (1 - Y64) * special.log_expit(-Z64))
-    np.testing.assert_allclose(float(C), C_ref / M, rtol=rtol)
-    np.testing.assert_allclose(D, scale * (A - Y64) / M, rtol=rtol, atol=rtol * 1e-3)
+        C_ref = -np.sum(r * (Y64 * special.log_expit(Z64) + (1 - Y64) * special.log_expit(-Z64)))
+    np.testing.assert_allclose(float(C), C_ref, rtol=rtol)
+    np.testing.assert_allclose(D, scale * r * (A - Y64), rtol=rtol, atol=rtol * 1e-3)
 
 
 @pytest.mark.parametrize("backend", list(OVERRIDES))

@@ -23,6 +23,7 @@ HEADS = [  # (output activation, cost): the fused pairs, the Jacobian path and t
     ("identity", "mse"),
     ("tanh", "mse"),
     ("sigmoid", "cross_entropy"),
+    ("exp", "poisson"),
 ]
 RNG = np.random.default_rng(11)
 X_SMALL = RNG.normal(size=(9, 5))
@@ -30,9 +31,15 @@ LABELS = RNG.integers(0, 3, 9)
 BITS = (RNG.random((9, 3)) > 0.5).astype(float)
 
 
+COUNTS = RNG.poisson(1.5, size=(9, 3)).astype(float)
+WEIGHTS = np.array([0.5, 2.0, 0.0, 1.0, 3.5, 1.0, 0.25, 0.0, 1.5])
+
+
 def targets(loss, out):
     if loss == "binary_cross_entropy":
         return BITS
+    if loss == "poisson":
+        return COUNTS
     if out in ("identity", "tanh"):
         return RNG.uniform(-0.9, 0.9, size=(9, 3))
     return LABELS
@@ -117,8 +124,10 @@ def test_gradcheck_on_float32_network_uses_float64_copy():
 
 
 
-def torch_reference_grads(net, X, Y, loss, l2):
-    """The same network written directly in PyTorch; gradients by torch.autograd."""
+def torch_reference_grads(net, X, Y, loss, l2, w=None):
+    """The same network written directly in PyTorch; gradients by torch.autograd. With
+    example weights ``w``, the cost is sum_i w_i C_i / sum_i w_i and the L2 term's n is
+    sum_i w_i."""
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     params = [torch.tensor(to_numpy(p), dtype=torch.float64, requires_grad=True)
@@ -135,18 +144,22 @@ def torch_reference_grads(net, X, Y, loss, l2):
             A = F.elu(Z, alpha)
         else:
             A = {"sigmoid": torch.sigmoid, "relu": F.relu, "tanh": torch.tanh,
-                 "identity": lambda z: z}[name](Z)
-    M = A.shape[0]
+                 "exp": torch.exp, "identity": lambda z: z}[name](Z)
     T = torch.tensor(Y, dtype=torch.float64)
     if T.ndim == 1:
         T = F.one_hot(T.long(), A.shape[1]).double()
     if loss == "mse":
-        C = ((A - T) ** 2).sum() / (2 * M)
+        rows = ((A - T) ** 2).sum(dim=1) / 2
     elif loss == "binary_cross_entropy":
-        C = F.binary_cross_entropy(A, T, reduction="sum") / M
+        rows = F.binary_cross_entropy(A, T, reduction="none").sum(dim=1)
+    elif loss == "poisson":   # half the Poisson deviance, y ln(y/a) - y + a
+        rows = (torch.xlogy(T, T) - torch.xlogy(T, A) - T + A).sum(dim=1)
     else:
-        C = -(T * torch.log(A)).sum() / M
-    C = C + l2 / (2 * M) * sum((p**2).sum() for p in params[0::2])
+        rows = -(T * torch.log(A)).sum(dim=1)
+    weights = torch.ones(A.shape[0], dtype=torch.float64) if w is None else \
+        torch.tensor(w, dtype=torch.float64)
+    C = (weights * rows).sum() / weights.sum()
+    C = C + l2 / (2 * weights.sum()) * sum((p**2).sum() for p in params[0::2])
     C.backward()
     return [p.grad.numpy() for p in params]
 
@@ -161,6 +174,24 @@ def test_gradients_match_torch_autograd(backend, hidden, out, loss):
     got = [to_numpy(g) for pair in net.gradients(X_SMALL, Y) for g in pair]
     worst = max(rel_err(g, r) for g, r in zip(got, ref))
     assert worst < 1e-12, f"relative error {worst:.2e} against autograd"
+
+
+@pytest.mark.parametrize("out,loss", HEADS)
+def test_weighted_cost_and_gradients_match_torch_autograd(backend, out, loss):
+    """Example weights (zeros among them): the cost is the weighted mean of the rows' costs,
+    the L2 term's n the total weight, on the fused and the Jacobian paths alike."""
+    dtype_or_skip(backend, "float64")
+    torch = pytest.importorskip("torch")
+    net = small_net(backend, "tanh", out, loss)
+    Y = targets(loss, out)
+    X, T = net.prepare(X_SMALL, Y)
+    C, grads, _ = net.loss_and_grads(X, T, weights=net.example_weights(WEIGHTS, 9))
+    ref = torch_reference_grads(net, X_SMALL, Y, loss, net.l2, WEIGHTS)
+    worst = max(rel_err(to_numpy(g), r) for g, r in zip(grads.values(), ref))
+    assert worst < 1e-12, f"relative error {worst:.2e} against autograd"
+    unweighted = [to_numpy(g) for g in net.loss_and_grads(X, T)[1].values()]
+    assert max(rel_err(g, to_numpy(h)) for g, h in zip(unweighted, grads.values())) > 1e-3
+    assert torch is not None
 
 
 @pytest.mark.parametrize("out,loss", HEADS)

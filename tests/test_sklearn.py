@@ -25,7 +25,8 @@ from xpnet.backend import to_numpy  # noqa: E402
 from xpnet.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 # The one place for checks expected to fail, with the reason. Empty: every check passes, for
-# the defaults and for SGD with early stopping, float32, tanh and two hidden layers.
+# the defaults, for SGD with early stopping, float32, tanh and two hidden layers, and for
+# L-BFGS.
 EXPECTED_FAILED_CHECKS: dict[str, str] = {}
 
 CHECKED = [
@@ -34,14 +35,56 @@ CHECKED = [
     MLPClassifier(solver="sgd", learning_rate_init=0.05, early_stopping=True, activation="tanh",
                   dtype="float32"),
     MLPRegressor(early_stopping=True, hidden_layer_sizes=(16, 16)),
+    MLPClassifier(solver="lbfgs"),
 ]
+# (Not MLPRegressor(loss="poisson"): check_regressor_multioutput fits it on targets of both
+# signs whatever its positive_only tag says, which it refuses, and scikit-learn's own Poisson
+# MLP fails check_regressors_train's R^2 > 0.5 on a shifted linear target. Its Poisson loss is
+# compared with scikit-learn's below instead.)
+
+
+# Settings for one check, as scikit-learn's own PER_ESTIMATOR_CHECK_PARAMS sets them for its
+# MLP: "weight k" equals "k copies of the row" only where the fit sees the same batches, so the
+# equivalence checks run without early stopping (a held-out tenth of 15 weighted rows is not a
+# held-out tenth of their ~30 copies). With n = 15 every batch is the whole set ("auto" is
+# min(200, n)), and the weighted fit must then match the repeated one to rtol 1e-7, a float64
+# tolerance (float32's resolution is 1.2e-7), so they train in the input's float64.
+EQUIVALENCE = {"early_stopping": False, "dtype": None}
+CHECK_PARAMS = {"check_sample_weight_equivalence_on_dense_data": EQUIVALENCE,
+                "check_sample_weight_equivalence_on_sparse_data": EQUIVALENCE}
+
+
+def check_name(check):
+    return getattr(check, "func", check).__name__
 
 
 @parametrize_with_checks(CHECKED, expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS)
 def test_scikit_learn_estimator_checks(estimator, check):
+    estimator.set_params(**CHECK_PARAMS.get(check_name(check), {}))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+def test_the_sample_weight_and_multilabel_checks_run_for_both_estimators():
+    """The checks the issue names are among those parametrize_with_checks yields (not left
+    out by tags): every sample-weight check for both estimators, the multilabel ones for the
+    classifier."""
+    from sklearn.utils.estimator_checks import _yield_all_checks
+
+    def names(est):
+        return {check_name(c) for c in _yield_all_checks(est, legacy=True)}
+
+    wanted = {"check_sample_weights_pandas_series", "check_sample_weights_not_an_array",
+              "check_sample_weights_list", "check_sample_weights_shape",
+              "check_sample_weights_not_overwritten", "check_all_zero_sample_weights_error",
+              "check_sample_weight_equivalence_on_dense_data",
+              "check_sample_weight_equivalence_on_sparse_data"}
+    assert wanted <= names(MLPClassifier()) and wanted <= names(MLPRegressor())
+    assert {"check_classifiers_multilabel_representation_invariance",
+            "check_classifiers_multilabel_output_format_predict",
+            "check_classifiers_multilabel_output_format_predict_proba",
+            "check_classifiers_one_label_sample_weights"} <= names(MLPClassifier())
 
 
 # ------------------------------------------------------------------ the same maths as sklearn
@@ -59,14 +102,17 @@ def sklearn_twin(ours, X, y, **params):
     return twin
 
 
-@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression"])
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "poisson"])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
 @pytest.mark.parametrize("n", [120, 110])
-def test_an_epoch_updates_the_weights_as_scikit_learn_does(kind, solver, n):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_an_epoch_updates_the_weights_as_scikit_learn_does(kind, solver, n, weighted):
     """Same weights, same batches (no shuffling, batches of 30; with 110 rows the last has 20,
     whose L2 term is alpha/(2*20)), same settings: one epoch of xpnet's estimator and of
     scikit-learn's MLP end with the same weights (the cost, its gradient, the L2 penalty per
-    batch and the update rule all agree). For Adam, epsilon is made negligible:
+    batch and the update rule all agree), also with sample weights (each batch's weighted
+    mean, its L2 term over its total weight) and for the Poisson loss (exp output, half the
+    Poisson deviance). For Adam, epsilon is made negligible:
     scikit-learn adds it to sqrt(v) before the bias correction, xpnet after (Kingma and Ba's
     form), which moves an update by up to eps / sqrt(v_hat) of itself."""
     rng = np.random.default_rng(0)
@@ -74,18 +120,22 @@ def test_an_epoch_updates_the_weights_as_scikit_learn_does(kind, solver, n):
     if kind == "regression":
         y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=n)
         cls = MLPRegressor
+    elif kind == "poisson":
+        y = rng.poisson(np.exp(0.3 * X[:, 0])).astype(float)
+        cls = MLPRegressor
     else:
         y = (X[:, 0] + X[:, 1] > 0).astype(int) + (kind == "multiclass") * (X[:, 2] > 0.5)
         cls = MLPClassifier
     params = dict(hidden_layer_sizes=(5, 4), activation="tanh", solver=solver, alpha=0.01,
                   batch_size=30, learning_rate_init=0.05, shuffle=False, momentum=0.0,
-                  epsilon=1e-14)
+                  epsilon=1e-14, **({"loss": "poisson"} if kind == "poisson" else {}))
+    sw = rng.uniform(0.0, 3.0, n) if weighted else None
     ours = cls(**params, backend="numpy", dtype="float64", random_state=0)
     ours.partial_fit(X, y, **({"classes": np.unique(y)} if cls is MLPClassifier else {}))
     twin = sklearn_twin(ours, X, y, **params)
     del ours._optim                                  # both start the epoch with fresh state
-    ours.partial_fit(X, y)
-    twin.partial_fit(X, y)
+    ours.partial_fit(X, y, sample_weight=sw)
+    twin.partial_fit(X, y, sample_weight=sw)
     rtol = 1e-10 if solver == "sgd" else 1e-6   # Adam: eps still counts where g ~ 1e-9
     for a, b in zip(ours.coefs_ + ours.intercepts_, twin.coefs_ + twin.intercepts_):
         np.testing.assert_allclose(a, b, rtol=rtol, atol=1e-12)
@@ -226,10 +276,14 @@ def test_other_array_libraries_in_and_out():
 
 def test_clear_errors():
     X, y = make_classification(n_samples=40, n_features=4, random_state=0)
-    import scipy.sparse as sp
-
-    with pytest.raises(ValueError, match="solver='lbfgs' takes the whole training set at once"):
-        MLPClassifier(solver="lbfgs").fit(sp.csr_matrix(X), y)
+    with pytest.raises(ValueError, match="sample_weight.shape == .* expected"):
+        MLPClassifier().fit(X, y, sample_weight=np.ones(len(y) + 1))
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        MLPClassifier().fit(X, y, sample_weight=np.zeros(len(y)))
+    with pytest.raises(ValueError, match="non-negative targets"):
+        MLPRegressor(loss="poisson").fit(X, X[:, 0])
+    with pytest.raises(sklearn.utils._param_validation.InvalidParameterError, match="'loss'"):
+        MLPRegressor(loss="mse").fit(X, X[:, 0])
     with pytest.raises(ValueError, match="classes must be passed on the first call"):
         MLPClassifier().partial_fit(X, y)
     with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(3\) reached"):
@@ -446,3 +500,115 @@ def test_lbfgs_as_scikit_learns():
         assert not hasattr(est, "partial_fit")
         with pytest.raises(AttributeError, match="has no attribute 'partial_fit'"):
             est.partial_fit(X, y, classes=np.unique(y))
+
+
+# ------------------------------------------------------------------ sample weights
+def test_adaboost_boosts_xpnets_classifier_as_scikit_learns():
+    """AdaBoost needs fit(X, y, sample_weight): it runs on both MLPs, every round's estimator
+    kept, and xpnet's boosted accuracy, averaged over three seeds (one seed's varies by +-0.05
+    for either library), is no worse than scikit-learn's by more than a few points."""
+    from sklearn.ensemble import AdaBoostClassifier
+
+    X, y = make_classification(300, n_classes=3, n_informative=4, random_state=0)
+    scores = np.zeros((3, 2))
+    for seed in range(3):
+        for j, mlp in enumerate(both(hidden_layer_sizes=(16,), max_iter=60, random_state=seed)):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                boost = AdaBoostClassifier(mlp, n_estimators=4, random_state=seed).fit(X, y)
+            scores[seed, j] = boost.score(X, y)
+            assert len(boost.estimators_) == 4
+    theirs, ours = scores.mean(axis=0)
+    assert ours >= theirs - 0.03, scores
+
+
+def test_early_stopping_scores_the_held_out_rows_with_their_weights():
+    """The validation split takes each row's weight with it (the split scikit-learn draws),
+    and the validation score is the weighted accuracy there: best_validation_score_ is the
+    weighted accuracy of the restored (best) weights on the held-out rows."""
+    from sklearn.metrics import accuracy_score
+    from sklearn.model_selection import train_test_split
+
+    X, y = make_classification(400, n_classes=3, n_informative=4, random_state=0)
+    w = np.random.default_rng(0).uniform(0.1, 3.0, 400)
+    est = MLPClassifier(early_stopping=True, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y, sample_weight=w)
+    _, va = train_test_split(np.arange(400), test_size=0.1, random_state=0, stratify=y)
+    weighted = accuracy_score(y[va], est.predict(X[va]), sample_weight=w[va])
+    assert est.best_validation_score_ == pytest.approx(weighted)
+    assert max(est.validation_scores_) == est.best_validation_score_
+
+
+def test_sample_weights_with_other_array_libraries_train_as_numpys():
+    torch = pytest.importorskip("torch")
+    X, y = make_classification(120, random_state=0)
+    w = np.random.default_rng(0).uniform(0.0, 2.0, 120)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = MLPClassifier(max_iter=5, random_state=0, dtype="float64").fit(X, y, w)
+        b = MLPClassifier(max_iter=5, random_state=0, dtype="float64").fit(
+            torch.asarray(X), torch.asarray(y), torch.asarray(w))
+    for p, q in zip(a.coefs_, b.coefs_):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+
+
+def test_lbfgs_on_sparse_rows_equals_lbfgs_on_the_dense_matrix():
+    """Full-batch L-BFGS on a sparse X takes the cost and gradient 4096 rows at a time (never
+    the whole matrix dense): the same fit as on the dense matrix, with weights too."""
+    import scipy.sparse as sp
+
+    X = sp.random(5000, 30, density=0.05, format="csr", random_state=0, dtype=np.float64)
+    y = (np.asarray(X.sum(axis=1)).ravel() > 0.75).astype(int)
+    w = np.random.default_rng(0).uniform(0.5, 2.0, 5000)
+    fits = []
+    for data in (X, X.toarray()):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(MLPClassifier(solver="lbfgs", hidden_layer_sizes=(8,), max_iter=15,
+                                      random_state=0).fit(data, y, sample_weight=w))
+    for p, q in zip(fits[0].coefs_, fits[1].coefs_):
+        np.testing.assert_allclose(p, q, rtol=1e-7, atol=1e-9)
+    assert fits[0].loss_ == pytest.approx(fits[1].loss_, rel=1e-10)
+
+
+def test_poisson_regression_as_scikit_learns():
+    """loss="poisson": an exp output (positive predictions, out_activation_ "exp") fitted by
+    half the Poisson deviance; on counts it scores as scikit-learn's own Poisson MLP."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 4))
+    y = rng.poisson(np.exp(0.6 * X[:, 0] - 0.4 * X[:, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = neural_network.MLPRegressor(loss="poisson", max_iter=300, random_state=0)
+        ours = MLPRegressor(loss="poisson", max_iter=300, random_state=0)
+        theirs.fit(X, y)
+        ours.fit(X, y)
+    assert ours.out_activation_ == theirs.out_activation_ == "exp"
+    assert (ours.predict(X) > 0).all()
+    assert abs(ours.score(X, y) - theirs.score(X, y)) < 0.05
+    assert MLPRegressor().get_params()["loss"] == neural_network.MLPRegressor().loss
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lbfgs_from_scikit_learns_start_follows_its_path(weighted):
+    """From the same starting weights, L-BFGS through xpnet's cost and gradient takes the
+    iterates scikit-learn's does: after 10 iterations the weights agree to rounding, so
+    xpnet hands scipy.optimize the same function, weighted or not."""
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)
+    X, y = (X - X.mean(0)) / X.std(0), (y - y.mean()) / y.std()
+    sw = np.random.default_rng(0).uniform(0.2, 2.0, len(y)) if weighted else None
+    start = dict(solver="lbfgs", random_state=0, max_iter=1, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        theirs = neural_network.MLPRegressor(**start).fit(X, y, sample_weight=sw)
+        ours = MLPRegressor(**start).fit(X, y, sample_weight=sw)
+        ours.coefs_, ours.intercepts_ = theirs.coefs_, theirs.intercepts_
+        theirs.set_params(max_iter=10).fit(X, y, sample_weight=sw)
+        ours.set_params(max_iter=10).fit(X, y, sample_weight=sw)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)

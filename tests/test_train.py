@@ -369,3 +369,81 @@ def test_compile_elsewhere_names_the_backends_that_can():
     with pytest.raises(xpnet.BackendError, match="compile=True needs a backend that compiles "
                                                  "the whole step: torch"):
         net_for().fit(X, y, epochs=1, compile=True, progress=False)
+
+
+# ------------------------------------------------------------------ weighted examples
+def test_integer_weights_train_as_repeated_rows(backend):
+    """Weight k is k copies of the row: with the whole set as one batch (no order to differ),
+    a weighted fit ends with the weights, history and L2 term of a fit on the repeated rows,
+    and evaluate() with the weights gives the repeated rows' figures."""
+    dtype_or_skip(backend, "float64")
+    X, y = blobs(40)
+    w = np.random.default_rng(1).integers(0, 4, 40)
+    rep = np.repeat(np.arange(40), w)
+    a, b = net_for(backend, dtype="float64", l2=0.5), net_for(backend, dtype="float64", l2=0.5)
+    ha = a.fit(X, y, epochs=5, batch_size=40, optimizer="adam", learning_rate=0.05,
+               progress=False, sample_weight=w)
+    hb = b.fit(X[rep], y[rep], epochs=5, batch_size=len(rep), optimizer="adam",
+               learning_rate=0.05, progress=False)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(to_numpy(p), to_numpy(q), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-10)
+    np.testing.assert_allclose(ha.accuracy, hb.accuracy, rtol=1e-12)
+    got, want = a.evaluate(X, y, sample_weight=w), a.evaluate(X[rep], y[rep])
+    assert got["loss"] == pytest.approx(want["loss"], rel=1e-10)
+    assert got["accuracy"] == pytest.approx(want["accuracy"], rel=1e-12)
+    assert a.evaluate(X, y)["loss"] != pytest.approx(want["loss"], rel=1e-3)
+
+
+def test_weights_follow_their_rows_into_validation(backend):
+    """validation_split holds out the last rows with their weights, and the validation
+    figures are the held-out rows' weighted means (here: evaluate() on them with weights)."""
+    X, y = blobs(100)
+    w = np.linspace(0.1, 3.0, 100)
+    net = net_for(backend)
+    h = net.fit(X, y, epochs=2, batch_size=20, optimizer="sgd", learning_rate=0.1,
+                validation_split=0.3, progress=False, sample_weight=w)
+    held = net.evaluate(X[70:], y[70:], sample_weight=w[70:], n=float(w[:70].sum()))
+    assert h.val_loss[-1] == pytest.approx(held["loss"], rel=1e-5)
+    assert h.val_accuracy[-1] == pytest.approx(held["accuracy"], rel=1e-6)
+    h2 = net_for(backend).fit(X, y, epochs=1, batch_size=20, validation_data=(X, y, w),
+                              progress=False, sample_weight=w)
+    assert np.isfinite(h2.val_loss[-1])
+
+
+@pytest.mark.parametrize("weights,match", [
+    (np.ones(7), r"one number per example, shape \(40,\)"),
+    (np.zeros(40), "all zero"),
+    (np.r_[np.ones(39), np.nan], "finite"),
+])
+def test_bad_sample_weights_say_what_is_wrong(weights, match):
+    X, y = blobs(40)
+    with pytest.raises(ValueError, match=match):
+        net_for().fit(X, y, epochs=1, progress=False, sample_weight=weights)
+
+
+def test_a_batch_whose_weights_sum_to_zero_moves_nothing_but_its_l2_term():
+    """Zero weights: the batch's cost is 0 and its gradient only the L2 term's, (lambda/M) W,
+    as for an unweighted batch of its M rows."""
+    X, y = blobs(10)
+    net = net_for(dtype="float64", l2=0.2)
+    Xd, Yd = net.prepare(X, y)
+    C, grads, _ = net.loss_and_grads(Xd, Yd, weights=net.backend.asarray(np.zeros((10, 1))))
+    W = net.named_parameters()
+    assert float(C) == pytest.approx(0.2 / 20 * sum(float(np.sum(W[k] ** 2))
+                                                    for k in W if k.startswith("W")))
+    np.testing.assert_allclose(grads["W1"], 0.2 / 10 * W["W1"], rtol=1e-12)
+    np.testing.assert_array_equal(grads["b1"], 0.0)
+
+
+def test_weighted_examples_are_refused_in_a_data_parallel_step():
+    """A rank's share of a global batch would have to be its share of the batch's weight,
+    which the step does not compute: it says so rather than average the wrong way."""
+    from xpnet.step import TrainingStep
+
+    X, y = blobs(20)
+    net = net_for()
+    Xd, Yd = net.prepare(X, y)
+    with pytest.raises(ValueError, match="weighted examples train in one process"):
+        TrainingStep(net, xpnet.SGD(0.1), Xd, Yd, reduce=lambda g, C: (g, C),
+                     weights=net.example_weights(np.ones(20), 20))

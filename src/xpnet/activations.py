@@ -189,6 +189,13 @@ def identity() -> Activation:
     )
 
 
+@register("exp")
+def exp() -> Activation:
+    """exp(z); exp'(z) = exp(z) = a (a positive output, the mean of a Poisson regression)."""
+    return Activation("exp", lambda xp, Z: xp.exp(Z), lambda xp, Z, A: A,
+                      vjp=lambda xp, Z, A, dA: dA * A)
+
+
 @register("softmax")
 def softmax() -> Activation:
     """softmax(z)_j = e^(z_j - m) / sum_k e^(z_k - m), m the row maximum (so no overflow).

@@ -35,7 +35,7 @@ OPSET = 18
 IR_VERSION = 8
 
 # activation name -> ONNX operator, for those with no parameter
-_PLAIN = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "identity": None}
+_PLAIN = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh", "exp": "Exp", "identity": None}
 
 
 def _onnx() -> Any:

@@ -14,7 +14,8 @@ The kernels of the forward and backward passes (``M`` rows in a batch):
   product; softmax's Jacobian-vector product).
 * ``output_error``: the cost ``C`` and ``s * dC/dZ_L = s (A_L - Y) / M`` together, from the
   logits ``Z_L`` of a fused cost/activation pair (:mod:`xpnet.losses`), the step's gradient
-  scale ``s`` folded in (BP1).
+  scale ``s`` folded in (BP1); for weighted examples, each row's share of the mean in place of
+  ``1/M``.
 * ``bias_gradient``: ``dC/db = sum over rows of D`` (BP3).
 * ``dropout``: ``X * mask`` and its backward ``D * mask``, ``mask = [U >= rate] / (1 - rate)``
   from uniform draws ``U``.
@@ -59,11 +60,13 @@ class Kernels:
         Z += b   # in place where the library allows it (augmented assignment)
         return activation.forward(xp, Z)
 
-    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float
-                     ) -> tuple[Array, Array]:
+    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float,
+                     shares: Array | None = None) -> tuple[Array, Array]:
         """``(C, s dC/dZ)`` from the logits of a fused pair: the cost (0-d) and the output
-        error ``s (A - Y) / M``; ``Z`` is left as it is (its argmax is the class)."""
-        C, D = loss.from_logits(xp, Z, Y, True)
+        error ``s (A - Y) / M``, or with the rows' ``shares`` of the mean (a column summing to
+        1: weighted examples) ``s shares (A - Y)``; ``Z`` is left as it is (its argmax is the
+        class)."""
+        C, D = loss.from_logits(xp, Z, Y, True, shares)
         if not isinstance(scale, float) or scale != 1.0:   # a 0-d array in a compiled step
             D *= scale   # D is the loss's own new array
         return C, D

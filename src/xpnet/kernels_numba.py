@@ -95,10 +95,10 @@ class NumbaKernels(NumpyKernels):
         _bias_relu(Z, b, P)
         return Z, lambda dA: np.multiply(dA, P)
 
-    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float
-                     ) -> tuple[Array, Array]:
-        if loss.name != "cross_entropy" or not isinstance(scale, float):
-            return super().output_error(xp, loss, Z, Y, scale)
+    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float,
+                     shares: Array | None = None) -> tuple[Array, Array]:
+        if loss.name != "cross_entropy" or not isinstance(scale, float) or shares is not None:
+            return super().output_error(xp, loss, Z, Y, scale, shares)
         D = np.empty_like(Z)
         M = Z.shape[0]
         C = _softmax_xent(np.ascontiguousarray(Z), np.ascontiguousarray(Y, dtype=Z.dtype),

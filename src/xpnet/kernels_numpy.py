@@ -59,21 +59,28 @@ class NumpyKernels(Kernels):
     def bias_gradient(self, xp: Any, D: Array) -> Array:
         return np.add.reduce(D, axis=0)
 
-    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float
-                     ) -> tuple[Array, Array]:
+    def output_error(self, xp: Any, loss: Any, Z: Array, Y: Array, scale: float,
+                     shares: Array | None = None) -> tuple[Array, Array]:
         if loss.name != "cross_entropy":
-            return super().output_error(xp, loss, Z, Y, scale)
-        # C = (1/M) sum_ij Y_ij (ln t_i - S_ij), S = Z - rowmax Z, t = rowsum e^S:
-        # -ln softmax(Z) = ln t - S, never ln 0
+            return super().output_error(xp, loss, Z, Y, scale, shares)
+        # C = sum_ij r_i Y_ij (ln t_i - S_ij), r_i = 1/M or the row's share, S = Z - rowmax Z,
+        # t = rowsum e^S: -ln softmax(Z) = ln t - S, never ln 0
         M = Z.shape[0]
         S = np.subtract(Z, np.maximum.reduce(Z, axis=1, keepdims=True))
         E = np.exp(S)
         t = np.add.reduce(E, axis=1, keepdims=True)
         np.subtract(np.log(t), S, out=S)
-        C = np.vdot(Y, S) / M
+        if shares is None:
+            C = np.vdot(Y, S) / M
+        else:
+            np.multiply(S, shares, out=S)
+            C = np.vdot(Y, S)
         np.divide(E, t, out=E)             # softmax(Z)
         np.subtract(E, Y, out=E)
-        np.multiply(E, scale / M, out=E)   # D = s (softmax(Z) - Y) / M
+        if shares is None:
+            np.multiply(E, scale / M, out=E)   # D = s (softmax(Z) - Y) / M
+        else:
+            np.multiply(E, shares * scale, out=E)   # D = s r (softmax(Z) - Y)
         return C, E
 
     def sgd_update(self, xp: Any, p: Array, g: Array, v: Array | None, mu: float,

@@ -1,17 +1,24 @@
-"""Cost functions: each with its value and its output error (BP1), averaged over a batch.
+"""Cost functions: each with its value and its output error (BP1), a mean over a batch.
 
-With ``M`` examples in a batch (rows of ``A`` and ``Y``):
+With ``M`` examples in a batch (rows of ``A`` and ``Y``) and ``s_i`` the share of row i in the
+mean (``1/M`` each; with example weights ``w``, ``s_i = w_i / sum_k w_k``, scikit-learn's
+``sample_weight``):
 
-* ``mse``: C = (1/2M) sum ||a - y||^2, dC/dA = (A - Y) / M
-* ``binary_cross_entropy``: C = -(1/M) sum [y ln a + (1 - y) ln(1 - a)],
-  dC/dA = (A - Y) / (A (1 - A) M)
-* ``cross_entropy``: C = -(1/M) sum y ln a (over softmax outputs), dC/dA = -Y / (A M)
+* ``mse``: C = (1/2) sum_i s_i ||a_i - y_i||^2, dC/dA = s (A - Y)
+* ``binary_cross_entropy``: C = -sum_i s_i sum_j [y ln a + (1 - y) ln(1 - a)],
+  dC/dA = s (A - Y) / (A (1 - A))
+* ``cross_entropy``: C = -sum_i s_i sum_j y ln a (over softmax outputs), dC/dA = -s Y / A
+* ``poisson``: half the Poisson deviance, C = sum_i s_i sum_j [y ln(y/a) - y + a] (0 for a
+  perfect fit), dC/dA = s (1 - Y/A), for positive outputs (an ``exp`` output layer)
 
-Two pairings fuse: cross-entropy after softmax and binary cross-entropy after sigmoid give the
-output error ``D_L = dC/dZ_L = (A - Y) / M`` directly (the Jacobian of the activation cancels the
-denominator of dC/dA). For them the network hands the logits ``Z`` to :attr:`Loss.from_logits`,
-which computes the value (log-softmax, softplus: never ``log(0)``) and the error together,
-sharing the exponentials. Elsewhere probabilities are clipped to [eps, 1 - eps].
+Three pairings fuse: cross-entropy after softmax, binary cross-entropy after sigmoid and the
+Poisson deviance after exp give the output error ``D_L = dC/dZ_L = s (A - Y)`` directly (the
+Jacobian of the activation cancels the denominator of dC/dA). For them the network hands the
+logits ``Z`` to :attr:`Loss.from_logits`, which computes the value (log-softmax, softplus, ``y
+z``: never ``log(0)``) and the error together, sharing the exponentials. Elsewhere
+probabilities are clipped to [eps, 1 - eps].
+
+Every function takes the shares as ``s``: a column (M, 1) summing to 1, or None for ``1/M``.
 """
 
 from __future__ import annotations
@@ -25,18 +32,19 @@ Array = Any
 
 @dataclass(frozen=True)
 class Loss:
-    """A cost ``value(xp, A, Y)`` (0-d, mean over the batch) and ``gradient(xp, A, Y) = dC/dA``.
+    """A cost ``value(xp, A, Y, s)`` (0-d, the mean over the batch with row shares ``s``) and
+    ``gradient(xp, A, Y, s) = dC/dA``.
 
     ``fuses_with`` names the output activation with which the output error simplifies to
-    ``(A - Y) / M``; ``from_logits(xp, Z, Y, error)`` then returns the cost and (if ``error``)
+    ``s (A - Y)``; ``from_logits(xp, Z, Y, error, s)`` then returns the cost and (if ``error``)
     that output error, both from ``Z``.
     """
 
     name: str
-    value: Callable[[Any, Array, Array], Array]
-    gradient: Callable[[Any, Array, Array], Array]
+    value: Callable[..., Array]
+    gradient: Callable[..., Array]
     fuses_with: str | None = None
-    from_logits: Callable[[Any, Array, Array, bool], tuple[Array, Array | None]] | None = None
+    from_logits: Callable[..., tuple[Array, Array | None]] | None = None
 
     def fused(self, activation_name: str) -> bool:
         """Whether this cost fuses with an output layer of the given activation."""
@@ -47,66 +55,108 @@ def _eps(xp: Any, A: Array) -> float:
     return float(xp.finfo(A.dtype).eps)
 
 
-def _mse_value(xp: Any, A: Array, Y: Array) -> Array:
+def mean(xp: Any, T: Array, s: Array | None) -> Array:
+    """``sum_i s_i sum_j T_ij``: the mean over the rows of ``T`` (``1/M`` each when ``s`` is
+    None), summed over its columns."""
+    return xp.sum(T) / T.shape[0] if s is None else xp.sum(T * s)
+
+
+def share(T: Array, s: Array | None) -> Array:
+    """Each row of ``T`` times its share of the mean: ``T / M``, or ``s * T``."""
+    return T / T.shape[0] if s is None else T * s
+
+
+def _mse_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     R = A - Y
-    return xp.sum(R * R) / (2 * A.shape[0])
+    return mean(xp, R * R, s) / 2
 
 
-def _bce_value(xp: Any, A: Array, Y: Array) -> Array:
+def _mse_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
+    return share(A - Y, s)
+
+
+def _bce_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     eps = _eps(xp, A)
     P = xp.clip(A, eps, 1.0 - eps)
-    return -xp.sum(Y * xp.log(P) + (1.0 - Y) * xp.log1p(-P)) / A.shape[0]
+    return -mean(xp, Y * xp.log(P) + (1.0 - Y) * xp.log1p(-P), s)
 
 
-def _bce_gradient(xp: Any, A: Array, Y: Array) -> Array:
+def _bce_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     eps = _eps(xp, A)
     P = xp.clip(A, eps, 1.0 - eps)
-    return (P - Y) / (P * (1.0 - P) * A.shape[0])
+    return share((P - Y) / (P * (1.0 - P)), s)
 
 
-def _bce_from_logits(xp: Any, Z: Array, Y: Array, error: bool) -> tuple[Array, Array | None]:
+def _bce_from_logits(xp: Any, Z: Array, Y: Array, error: bool, s: Array | None = None
+                     ) -> tuple[Array, Array | None]:
     # -[y ln s(z) + (1-y) ln(1-s(z))] = softplus(z) - y z, softplus(z) = max(z,0) + ln(1+e^-|z|)
-    M = Z.shape[0]
     e = xp.exp(-xp.abs(Z))
     P = xp.astype(Z >= 0, Z.dtype)
-    C = xp.sum(Z * P + xp.log1p(e) - Y * Z) / M
+    C = mean(xp, Z * P + xp.log1p(e) - Y * Z, s)
     if not error:
         return C, None
     A = (e + P * (1.0 - e)) / (1.0 + e)  # sigmoid(z) from the same e = exp(-|z|)
-    return C, (A - Y) / M
+    return C, share(A - Y, s)
 
 
-def _ce_value(xp: Any, A: Array, Y: Array) -> Array:
+def _ce_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     P = xp.clip(A, _eps(xp, A), 1.0)
-    return -xp.sum(Y * xp.log(P)) / A.shape[0]
+    return -mean(xp, Y * xp.log(P), s)
 
 
-def _ce_gradient(xp: Any, A: Array, Y: Array) -> Array:
+def _ce_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     P = xp.clip(A, _eps(xp, A), 1.0)
-    return -Y / (P * A.shape[0])
+    return share(-Y / P, s)
 
 
-def _ce_from_logits(xp: Any, Z: Array, Y: Array, error: bool) -> tuple[Array, Array | None]:
+def _ce_from_logits(xp: Any, Z: Array, Y: Array, error: bool, s: Array | None = None
+                    ) -> tuple[Array, Array | None]:
     # ln softmax(z)_j = (z_j - m) - ln sum_k e^(z_k - m), m the row maximum
-    M = Z.shape[0]
     S = Z - xp.max(Z, axis=1, keepdims=True)
     E = xp.exp(S)
     total = xp.sum(E, axis=1, keepdims=True)
-    C = xp.sum(Y * (xp.log(total) - S)) / M
+    C = mean(xp, Y * (xp.log(total) - S), s)
     if not error:
         return C, None
     E /= total  # softmax(z), in E's memory where the library allows it
     E -= Y
-    E /= M
+    if s is None:
+        E /= Z.shape[0]
+    else:
+        E *= s
     return C, E
 
 
+def _y_ln_y(xp: Any, Y: Array) -> Array:
+    """``y ln y``, 0 where y = 0 (its limit), never evaluating ``ln 0``."""
+    return Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
+
+
+def _poisson_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
+    P = xp.clip(A, float(xp.finfo(A.dtype).smallest_normal), None)
+    return mean(xp, _y_ln_y(xp, Y) - Y * xp.log(P) - Y + P, s)
+
+
+def _poisson_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
+    P = xp.clip(A, float(xp.finfo(A.dtype).smallest_normal), None)
+    return share(1.0 - Y / P, s)
+
+
+def _poisson_from_logits(xp: Any, Z: Array, Y: Array, error: bool, s: Array | None = None
+                         ) -> tuple[Array, Array | None]:
+    # with a = e^z: y ln(y/a) - y + a = y ln y - y z - y + e^z
+    A = xp.exp(Z)
+    C = mean(xp, _y_ln_y(xp, Y) - Y * Z - Y + A, s)
+    return (C, share(A - Y, s)) if error else (C, None)
+
+
 _REGISTRY: dict[str, Loss] = {
-    "mse": Loss("mse", _mse_value, lambda xp, A, Y: (A - Y) / A.shape[0]),
+    "mse": Loss("mse", _mse_value, _mse_gradient),
     "binary_cross_entropy": Loss(
         "binary_cross_entropy", _bce_value, _bce_gradient, "sigmoid", _bce_from_logits
     ),
     "cross_entropy": Loss("cross_entropy", _ce_value, _ce_gradient, "softmax", _ce_from_logits),
+    "poisson": Loss("poisson", _poisson_value, _poisson_gradient, "exp", _poisson_from_logits),
 }
 NAMES = tuple(_REGISTRY)
 

@@ -58,18 +58,26 @@ class Model(Protocol):
         (n, n_inputs) with n >= 1, targets ``Y`` of shape (n, n_outputs)."""
         ...
 
-    def loss_and_outputs(self, X: Array, Y: Array, *, n: int | None = None, training: bool = False,
-             params: Mapping[str, Array] | None = None) -> tuple[Array, Array]:
-        """``(C, outputs)``: the cost (0-d array; with L2, for a training set of ``n`` rows)
-        and the outputs of the batch (X, Y) prepared by :meth:`prepare`."""
+    def example_weights(self, weights: Any, n_examples: int) -> Array:
+        """Per-example weights (n,) as the model's column (n, 1) on its device, checked."""
         ...
 
-    def loss_and_grads(self, X: Array, Y: Array, *, n: int | None = None, scale: float = 1.0,
-                       training: bool = True, params: Mapping[str, Array] | None = None
-                       ) -> tuple[Array, dict[str, Array], Array]:
+    def loss_and_outputs(self, X: Array, Y: Array, *, n: Any = None, training: bool = False,
+                         params: Mapping[str, Array] | None = None, weights: Array = None
+                         ) -> tuple[Array, Array]:
+        """``(C, outputs)``: the cost (0-d array; with L2, for a training set of ``n`` rows)
+        and the outputs of the batch (X, Y) prepared by :meth:`prepare`; with ``weights``
+        (a column of :meth:`example_weights`), the cost is their weighted mean over the rows
+        and ``n`` defaults to their sum."""
+        ...
+
+    def loss_and_grads(self, X: Array, Y: Array, *, n: Any = None, scale: float = 1.0,
+                       training: bool = True, params: Mapping[str, Array] | None = None,
+                       weights: Array = None) -> tuple[Array, dict[str, Array], Array]:
         """``(C, grads, outputs)``: the cost, ``scale`` times its gradient with respect to each
         parameter (by name), and the outputs; with ``params`` given, of those parameters
-        instead of the model's own (the step as a function of explicit state)."""
+        instead of the model's own (the step as a function of explicit state); ``weights`` as
+        for :meth:`loss_and_outputs`."""
         ...
 
     def decide(self, outputs: Array) -> Array:

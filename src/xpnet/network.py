@@ -222,31 +222,59 @@ class Network:
             A, _ = layer.forward(self.xp, A)
         return A
 
-    def loss_and_outputs(self, X: Array, Y: Array, *, n: int | None = None, training: bool = False,
-             params: Mapping[str, Array] | None = None) -> tuple[Array, Array]:
+    def loss_and_outputs(self, X: Array, Y: Array, *, n: Any = None, training: bool = False,
+                         params: Mapping[str, Array] | None = None, weights: Array = None
+                         ) -> tuple[Array, Array]:
         """``(C, outputs)`` for a prepared batch: the cost ``C`` (0-d array, with the L2 term
         ``lambda/(2n) sum W^2``, ``n`` the batch size unless given) and the output layer's
-        result, ``Z_L`` when the cost fuses with the output activation, else ``A_L``."""
-        C, _, out = self._objective(X, Y, training, n, False, 1.0, params)
+        result, ``Z_L`` when the cost fuses with the output activation, else ``A_L``.
+        ``weights`` (a column (M, 1), :meth:`example_weights`) makes ``C`` the weighted mean
+        ``sum_i w_i C_i / sum_i w_i`` and ``sum_i w_i`` the default ``n``."""
+        C, _, out = self._objective(X, Y, training, n, False, 1.0, params, weights)
         return C, out
 
-    def loss_and_grads(self, X: Array, Y: Array, *, n: int | None = None, scale: float = 1.0,
-                       training: bool = True, params: Mapping[str, Array] | None = None
-                       ) -> tuple[Array, dict[str, Array], Array]:
+    def loss_and_grads(self, X: Array, Y: Array, *, n: Any = None, scale: float = 1.0,
+                       training: bool = True, params: Mapping[str, Array] | None = None,
+                       weights: Array = None) -> tuple[Array, dict[str, Array], Array]:
         """``(C, grads, outputs)``: :meth:`loss_and_outputs` and ``scale`` times its gradient
         by BP1-BP4, ``{"W1": dC/dW_1, "b1": dC/db_1, ...}``. ``scale`` is folded into the
         output error (backprop is linear in it), so it costs one pass over a (batch x outputs)
-        array."""
-        C, grads, out = self._objective(X, Y, training, n, True, scale, params)
+        array; so are the ``weights`` (each row's error times its share ``w_i / sum w``)."""
+        C, grads, out = self._objective(X, Y, training, n, True, scale, params, weights)
         assert grads is not None
         return C, grads, out
 
-    def _objective(self, X: Array, Y: Array, training: bool, n: int | None, grads: bool,
-                   scale: float, params: Mapping[str, Array] | None
+    def example_weights(self, weights: Any, n_examples: int) -> Array:
+        """Per-example weights as a column (n, 1) of this network's dtype on its device,
+        checked: finite, one per example, and not all zero."""
+        w = np.asarray(to_numpy(weights), dtype=np.float64)
+        if w.ndim != 1 or w.shape[0] != n_examples:
+            raise ValueError(f"sample weights must be one number per example, shape "
+                             f"({n_examples},); got shape {w.shape}")
+        if not np.isfinite(w).all():
+            raise ValueError("sample weights must be finite")
+        if not w.any():
+            raise ValueError("sample weights are all zero: no example would count")
+        return self.backend.asarray(w.reshape(-1, 1), self.dtype)
+
+    def _shares(self, weights: Array, n: Any) -> tuple[Array, Any]:
+        """Each row's share ``w_i / sum w`` of the batch's mean, and the L2 term's ``n``
+        (``sum w`` unless given). A batch whose weights sum to zero counts ``M`` for the
+        sum, so that its rows' shares are zero and its L2 term is an unweighted batch's."""
+        xp = self.xp
+        total = xp.sum(weights)
+        total = xp.where(total == 0, xp.ones_like(total) * weights.shape[0], total)
+        return weights / total, total if n is None else n
+
+    def _objective(self, X: Array, Y: Array, training: bool, n: Any, grads: bool,
+                   scale: float, params: Mapping[str, Array] | None, weights: Array = None
                    ) -> tuple[Array, dict[str, Array] | None, Array]:
         xp, loss, layers = self.xp, self.loss, self.layers
         P = self.named_parameters() if params is None else params
         fused = self.fused
+        shares = None
+        if weights is not None:
+            shares, n = self._shares(weights, n)
         n = X.shape[0] if n is None else n
         names = iter(self._named)
         backprops, A, last = [], X, len(layers) - 1
@@ -261,13 +289,13 @@ class Network:
         # BP1: the cost C and, when gradients are wanted, the output error D (times scale)
         kernels = self.backend.kernels
         if fused and grads:
-            C, D = kernels.output_error(xp, loss, A, Y, scale)
+            C, D = kernels.output_error(xp, loss, A, Y, scale, shares)
         elif fused:
-            C = loss.from_logits(xp, A, Y, False)[0]   # type: ignore[misc]
+            C = loss.from_logits(xp, A, Y, False, shares)[0]   # type: ignore[misc]
         else:
-            C = loss.value(xp, A, Y)
+            C = loss.value(xp, A, Y, shares)
             if grads:
-                D = loss.gradient(xp, A, Y)
+                D = loss.gradient(xp, A, Y, shares)
                 D = D * scale if not isinstance(scale, float) or scale != 1.0 else D
         Ws = [P[w] for (w, _), _ in self._named]
         if self.l2:
@@ -354,9 +382,12 @@ class Network:
         """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""
         return train.fit(self, X, y, **kwargs)
 
-    def evaluate(self, X: Any, y: Any, batch_size: int = 4096) -> dict[str, float]:
-        """Cost and accuracy over (X, y) in inference mode; see :func:`xpnet.train.evaluate`."""
-        return train.evaluate(self, X, y, batch_size=batch_size)
+    def evaluate(self, X: Any, y: Any, batch_size: int = 4096, n: Any = None,
+                 sample_weight: Any = None) -> dict[str, float]:
+        """Cost and accuracy over (X, y) in inference mode (weighted means with
+        ``sample_weight``); see :func:`xpnet.train.evaluate`."""
+        return train.evaluate(self, X, y, batch_size=batch_size, n=n,
+                              sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ copies
     def config(self) -> dict[str, Any]:

@@ -9,10 +9,16 @@ mini-batches of ``min(200, n)`` by default, Adam or SGD, the L2 penalty ``alpha 
 ||W||^2`` of each batch of m rows, ``learning_rate`` (``constant``, ``invscaling`` with
 ``power_t``, ``adaptive``) for SGD, stopping once the training loss (or, with
 ``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
-epochs (``np.inf``: never), ``warm_start`` continuing the record (``loss_curve_``, ``t_``).
+epochs (``np.inf``: never), ``warm_start`` continuing the record (``loss_curve_``, ``t_``);
+or full-batch L-BFGS (``solver="lbfgs"``). ``fit`` and ``partial_fit`` take
+``sample_weight``: each batch's cost is then the weighted mean of its examples' costs, its L2
+term ``alpha / (2 sum w)`` (so weight k is k copies of a row), and early stopping's
+validation score is weighted too. The regressor's ``loss`` is scikit-learn's:
+``"squared_error"`` or ``"poisson"`` (an exp output and half the Poisson deviance).
 xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one), ``dtype``
 (default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
-``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch backend).
+the classifier's ``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch
+backend).
 
 Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
 predictions come back in the input's library and on its device (the array API convention:
@@ -23,23 +29,24 @@ xpnet's model files never hold pickle) and :meth:`~MLPClassifier.save` / :func:`
 through xpnet model files.
 
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
-names one of xpnet's initialisers. Differences from scikit-learn, on purpose or not yet
-closed: ``sample_weight`` is not offered yet; ``solver="lbfgs"`` takes dense ``X`` only (it is
-full-batch); a label indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays
-sparse, each batch densified as it is taken; Adam adds epsilon
-after the bias correction (Kingma and Ba's form; scikit-learn before it); the regression loss
-is ``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_``
-times the number of outputs; ``coefs_`` and
-``intercepts_`` are copies (assign the whole list to change them; changing an array in place
-changes nothing); ``partial_fit`` trains one epoch whatever ``early_stopping`` says
-(scikit-learn refuses), and early stopping with fewer than 2 validation examples watches the
-training loss, with a warning (scikit-learn refuses).
+names one of xpnet's initialisers. Differences from scikit-learn, on purpose: a label
+indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each batch
+(for L-BFGS, each chunk of 4096 rows) densified as it is taken; Adam adds epsilon after the
+bias correction (Kingma and Ba's form; scikit-learn before it); the squared-error loss is
+``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_`` times
+the number of outputs (the gradients are the same); sigmoid probabilities are held strictly
+inside (0, 1); ``loss="poisson"`` refuses negative targets (scikit-learn trains on them to a
+NaN loss); ``coefs_`` and ``intercepts_`` are copies (assign the whole list to change them;
+changing an array in place changes nothing); ``partial_fit`` trains one epoch whatever
+``early_stopping`` says (scikit-learn refuses), and early stopping with fewer than 2
+validation examples watches the training loss, with a warning (scikit-learn refuses).
 """
 
 from __future__ import annotations
 
 import math
 import sys
+import types
 import warnings
 from pathlib import Path
 from typing import Any
@@ -62,7 +69,7 @@ try:
         type_of_target,
         unique_labels,
     )
-    from sklearn.utils.validation import check_is_fitted, validate_data
+    from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 except ImportError as exc:  # only this module needs scikit-learn
     raise ImportError(f'xpnet.sklearn needs scikit-learn ({exc}): pip install "xpnet[sklearn]"'
                       ) from None
@@ -75,7 +82,7 @@ from . import losses, optim, schedules
 from .backend import BackendError, gpu_backend_of, resolve, to_numpy
 from .callbacks import Callback
 from .network import Network
-from .sparse_rows import is_sparse
+from .sparse_rows import SparseRows, is_sparse
 
 SPARSE = ["csr", "csc", "coo"]
 """The sparse formats X may come in (kept sparse: each batch is densified as it is taken)."""
@@ -143,6 +150,38 @@ class _Epochs(Callback):
     def on_epoch_end(self, model: Any, epoch: int, logs: dict[str, float]) -> bool:
         self.stopped = bool(self.record(model, logs["loss"]))
         return self.stopped
+
+
+def _whole_set(net: Network, X: Any, Y: Any, w: np.ndarray | None, chunk: int = 4096
+               ) -> tuple[Any, int]:
+    """The cost and gradients of the whole training set as one function of the parameters
+    (for a full-batch solver), and the set's size. Dense X is one pass; sparse X is taken
+    ``chunk`` rows at a time, each densified, and the chunks' costs and gradients are added
+    with their shares of the set (of its rows, or of its weight): exact, since the cost is a
+    mean and the L2 term is the set's (its ``n`` the whole set's), and never the whole matrix
+    dense at once."""
+    Xd, Yd = net.prepare(X, Y)
+    m = Xd.shape[0]
+    Wd = None if w is None else net.example_weights(w, m)
+    mass = float(m) if w is None else float(np.sum(w))
+    parts = [(Xd, Yd, Wd, 1.0)]
+    if isinstance(Xd, SparseRows):
+        bounds = [(s, min(s + chunk, m)) for s in range(0, m, chunk)]
+        parts = [(Xd[s:e, :], Yd[s:e, :], None if Wd is None else Wd[s:e, :],
+                  (e - s if w is None else float(np.sum(w[s:e]))) / mass) for s, e in bounds]
+
+    def objective(params: dict[str, Any]) -> tuple[float, dict[str, Any]]:
+        total = 0.0
+        grads: dict[str, Any] = {}
+        for Xc, Yc, Wc, share in parts:
+            Xc = Xc.dense() if isinstance(Xc, SparseRows) else Xc
+            C, g, _ = net.loss_and_grads(Xc, Yc, n=mass, scale=share, training=False,
+                                         params=params, weights=Wc)
+            total += share * float(C)
+            grads = g if not grads else {k: grads[k] + g[k] for k in g}
+        return total, grads
+
+    return objective, m
 
 
 class _MLP(BaseEstimator):
@@ -256,7 +295,7 @@ class _MLP(BaseEstimator):
             int(check_random_state(rs).randint(np.iinfo(np.int32).max))
         self.network_ = Network([self.n_features_in_, *map(int, sizes), n_outputs],
                                 hidden=ACTIVATIONS[self.activation], output=output,
-                                loss=self.loss or loss, init=self.init, dropout=self.dropout,
+                                loss=loss, init=self.init, dropout=self.dropout,
                                 backend=self._backend(X), dtype=self._dtype_name(X),
                                 seed=None if seed is None else int(seed))
         if self.init is None:
@@ -285,13 +324,28 @@ class _MLP(BaseEstimator):
         nesterov = bool(self.nesterovs_momentum) and self.momentum > 0
         return optim.SGD(self.learning_rate_init, momentum=self.momentum, nesterov=nesterov)
 
-    def _train(self, X: Any, y: Any, *, incremental: bool, classes: Any = None) -> Any:
+    def _train(self, X: Any, y: Any, *, incremental: bool, classes: Any = None,
+               sample_weight: Any = None) -> Any:
         """What fit and partial_fit share: check the parameters, prepare the data (building
-        the network on a first call, or a refit without warm_start), then train."""
+        the network on a first call, or a refit without warm_start) and the examples'
+        weights, then train."""
         self._check_params()
         first = not hasattr(self, "network_") or (not incremental and not self.warm_start)
         X, Y, stratify = self._prepare(X, y, first, incremental, classes)
-        return self._fit(X, Y, incremental=incremental, stratify=stratify, first=first)
+        w = self._sample_weight(sample_weight, X)
+        return self._fit(X, Y, incremental=incremental, stratify=stratify, first=first,
+                         sample_weight=w)
+
+    @staticmethod
+    def _sample_weight(sample_weight: Any, X: Any) -> np.ndarray | None:
+        """``sample_weight`` checked as scikit-learn checks it (one finite number per row, not
+        all zero), as float64 on the host; None stays None (every example counts once)."""
+        if sample_weight is None:
+            return None
+        if _foreign(X):   # the weights' values are what matters; they go to the device later
+            return _check_sample_weight(to_numpy(sample_weight), np.empty((X.shape[0], 0)),
+                                        dtype=np.float64)
+        return _check_sample_weight(sample_weight, X, dtype=np.float64)
 
     def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
                  ) -> tuple[Any, Any, Any]:
@@ -300,24 +354,25 @@ class _MLP(BaseEstimator):
         raise NotImplementedError
 
     def _fit(self, X: Any, Y: Any, *, incremental: bool, stratify: Any = None,
-             first: bool = True) -> Any:
-        """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows); one epoch when
-        ``incremental`` (partial_fit), else up to ``max_iter`` with the stopping rule."""
-        net = self.network_
+             first: bool = True, sample_weight: np.ndarray | None = None) -> Any:
+        """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows), the examples
+        weighted by ``sample_weight``; one epoch when ``incremental`` (partial_fit), else up to
+        ``max_iter`` with the stopping rule."""
+        net, w = self.network_, sample_weight
         if self.solver == "lbfgs":
-            return self._fit_lbfgs(X, Y)
+            return self._fit_lbfgs(X, Y, w)
         n = X.shape[0]
         validation = None
         if self.early_stopping and not incremental:
-            split = self._split(X, Y, stratify)
+            split = self._split(X, Y, stratify, w)
             if split is None:   # scikit-learn refuses; here the training loss decides instead
                 warnings.warn(f"The validation set of {self.validation_fraction} of "
                               f"{X.shape[0]} examples would hold fewer than 2; early stopping "
                               "watches the training loss instead. Increase "
                               "'validation_fraction' or the size of your dataset.", stacklevel=4)
             else:
-                X, X_val, Y, y_val = split
-                validation = (X_val, y_val)
+                X, X_val, Y, y_val, w, w_val = split
+                validation = (X_val, y_val, w_val)
                 n = X.shape[0]
         bs = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if bs > n:
@@ -350,7 +405,7 @@ class _MLP(BaseEstimator):
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
                 callbacks=[stopper], compile=bool(self.compile), schedule=self._rate,
-                l2_per_batch=True)
+                l2_per_batch=True, sample_weight=w)
         best = self._best_params
         if validation is not None and best is not None:
             net.set_parameters(best)
@@ -361,20 +416,19 @@ class _MLP(BaseEstimator):
                           stacklevel=4)
         return self
 
-    def _fit_lbfgs(self, X: Any, Y: Any) -> Any:
+    def _fit_lbfgs(self, X: Any, Y: Any, sample_weight: np.ndarray | None) -> Any:
         """Full-batch L-BFGS over the flattened parameters, as scikit-learn does it
         (``scipy.optimize.minimize``, method L-BFGS-B, ``max_iter``, ``max_fun``, ``tol`` as the
-        gradient tolerance), the cost ``C0 + alpha/(2n) ||W||^2`` and its gradient computed by
-        xpnet on its backend. Each function evaluation reads the cost and the gradient back to
-        the host, one round trip per evaluation: inherent to SciPy's L-BFGS."""
+        gradient tolerance), the cost ``C0 + alpha/(2n) ||W||^2`` (with ``sample_weight``, C0
+        the weighted mean and n the total weight) and its gradient computed by xpnet on its
+        backend (sparse X a chunk of rows at a time, :func:`_whole_set`). Each function
+        evaluation reads the cost and the gradient back to the host, one round trip per
+        evaluation: inherent to SciPy's L-BFGS."""
         from scipy.optimize import minimize
 
         net, be = self.network_, self.network_.backend
-        if is_sparse(X):
-            raise ValueError("solver='lbfgs' takes the whole training set at once; give it "
-                             "dense X, or use solver='adam' or 'sgd' for sparse X")
-        Xd, Yd = net.prepare(X, Y)
         net.l2 = float(self.alpha)
+        objective, n = _whole_set(net, X, Y, sample_weight)
         like = net.named_parameters()
         names, shapes = list(like), [tuple(p.shape) for p in like.values()]
         ends = np.cumsum([int(np.prod(shape)) for shape in shapes])
@@ -385,10 +439,9 @@ class _MLP(BaseEstimator):
                     for k, part, shape in zip(names, parts, shapes)}
 
         def cost(flat: np.ndarray) -> tuple[float, np.ndarray]:
-            C, grads, _ = net.loss_and_grads(Xd, Yd, n=Xd.shape[0], training=False,
-                                             params=unpack(flat))
-            return float(C), np.concatenate([to_numpy(g).ravel() for g in grads.values()]
-                                            ).astype(np.float64)
+            C, grads = objective(unpack(flat))
+            return C, np.concatenate([to_numpy(g).ravel() for g in grads.values()]
+                                     ).astype(np.float64)
 
         start = np.concatenate([to_numpy(p).ravel() for p in like.values()]).astype(np.float64)
         result = minimize(cost, start, method="L-BFGS-B", jac=True,
@@ -396,7 +449,7 @@ class _MLP(BaseEstimator):
                                    "iprint": 1 if self.verbose else -1, "gtol": self.tol})
         net.assign(unpack(np.ascontiguousarray(result.x)))
         self.n_iter_, self.loss_ = min(int(result.nit), int(self.max_iter)), float(result.fun)
-        self._fit_kind, self._n_train = _kind(X), Xd.shape[0]
+        self._fit_kind, self._n_train = _kind(X), n
         if result.status != 0:
             warnings.warn(f"lbfgs failed to converge after {result.nit} iteration(s) (status="
                           f"{result.status}): {result.message}. Increase the number of "
@@ -448,9 +501,11 @@ class _MLP(BaseEstimator):
             return True
         return False
 
-    def _split(self, X: Any, Y: Any, stratify: Any) -> tuple[Any, Any, Any, Any] | None:
-        """Training and validation parts as scikit-learn draws them (stratified for
-        classifiers where every class can be), or None when validation would get < 2."""
+    def _split(self, X: Any, Y: Any, stratify: Any, w: np.ndarray | None
+               ) -> tuple[Any, ...] | None:
+        """Training and validation parts (X, X_val, Y, y_val, w, w_val) as scikit-learn draws
+        them (stratified for classifiers where every class can be; the weights, if any, follow
+        their rows), or None when validation would get < 2."""
         idx = np.arange(X.shape[0])
         try:
             tr, va = train_test_split(idx, test_size=self.validation_fraction,
@@ -466,7 +521,8 @@ class _MLP(BaseEstimator):
             xp = array_api_compat.array_namespace(A)
             return xp.take(A, xp.asarray(rows, device=array_api_compat.device(A)), axis=0)
 
-        return take(X, tr), take(X, va), take(Y, tr), self._validation_targets(Y, va)
+        return (take(X, tr), take(X, va), take(Y, tr), self._validation_targets(Y, va),
+                None if w is None else w[tr], None if w is None else w[va])
 
     def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
         return to_numpy(Y)[idx]
@@ -606,14 +662,19 @@ class MLPClassifier(ClassifierMixin, _MLP):
     output and cross-entropy (BP1 fuses both to ``(A - Y)/M``). ``classes_`` holds the labels in
     sorted order, of any type NumPy can sort (strings, integers, objects)."""
 
-    def fit(self, X: Any, y: Any) -> MLPClassifier:
-        """Fit to data ``X`` (n_samples, n_features) and labels ``y`` (n_samples,)."""
-        return self._train(X, y, incremental=False)
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPClassifier:
+        """Fit to data ``X`` (n_samples, n_features) and labels ``y`` (n_samples,), or a label
+        indicator matrix (n_samples, n_labels); ``sample_weight`` (n_samples,) makes each
+        batch's cost the weighted mean of its examples' costs."""
+        return self._train(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(_stochastic)
-    def partial_fit(self, X: Any, y: Any, classes: Any = None) -> MLPClassifier:
-        """One epoch over (X, y); the first call needs ``classes``, every label there is."""
-        return self._train(X, y, incremental=True, classes=classes)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
+                    ) -> MLPClassifier:
+        """One epoch over (X, y), weighted by ``sample_weight`` as in :meth:`fit`; the first
+        call needs ``classes``, every label there is."""
+        return self._train(X, y, incremental=True, classes=classes,
+                           sample_weight=sample_weight)
 
     def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
                  ) -> tuple[Any, Any, Any]:
@@ -663,14 +724,14 @@ class MLPClassifier(ClassifierMixin, _MLP):
     def _build_for_classes(self, X: Any) -> None:
         k = len(self.classes_)
         if self._multilabel:   # independent sigmoid outputs, binary cross-entropy on each
-            self._build(X, k, "sigmoid", "binary_cross_entropy")
+            self._build(X, k, "sigmoid", self.loss or "binary_cross_entropy")
             return
         if k < 2:
             raise ValueError(f"The number of classes has to be greater than one; got {k} class")
         if k == 2:
-            self._build(X, 1, "sigmoid", "binary_cross_entropy")
+            self._build(X, 1, "sigmoid", self.loss or "binary_cross_entropy")
         else:
-            self._build(X, k, "softmax", "cross_entropy")
+            self._build(X, k, "softmax", self.loss or "cross_entropy")
 
     def _encode(self, y_host: np.ndarray) -> Any:
         """Class indices (n,) as int64 (one sigmoid output: 0/1 as the target column); a label
@@ -687,13 +748,22 @@ class MLPClassifier(ClassifierMixin, _MLP):
             return to_numpy(Y).astype(np.int64)[idx]
         return self.classes_[to_numpy(Y).astype(np.int64)[idx]]
 
-    def _score_on(self, X: Any, y: Any) -> float:
-        return float(accuracy_score(y, to_numpy(self.predict(X))))   # subset accuracy
+    def _score_on(self, X: Any, y: Any, w: np.ndarray | None = None) -> float:
+        # (subset accuracy for multilabel targets)
+        return float(accuracy_score(y, to_numpy(self.predict(X)), sample_weight=w))
 
     def _proba_columns(self, X: Any, method: str) -> Any:
-        A = self._outputs(X, method)
+        """Class probabilities: a softmax output as it is; sigmoid outputs held strictly
+        inside (0, 1) (a logit beyond about +-37 rounds the sigmoid to exactly 0 or 1 in
+        float64, a certainty no finite logit means) and, for one output, as the two columns
+        ``[1 - p, p]``."""
+        A, xp = self._outputs(X, method), self.network_.xp
+        if self.out_activation_ != "logistic":
+            return A
+        info = xp.finfo(A.dtype)
+        A = xp.clip(A, float(info.smallest_normal), 1.0 - float(info.eps) / 2)
         if A.shape[1] == 1 and not getattr(self, "_multilabel", False):
-            A = self.network_.xp.concat([1.0 - A, A], axis=1)
+            A = xp.concat([1.0 - A, A], axis=1)
         return A
 
     def predict_proba(self, X: Any) -> Any:
@@ -701,11 +771,10 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return _like(self._proba_columns(X, "predict_proba"), X)
 
     def predict_log_proba(self, X: Any) -> Any:
-        """``log(predict_proba(X))``."""
+        """``log(predict_proba(X))``, as scikit-learn defines it (``-inf`` where a probability
+        is 0 in the dtype, with NumPy's divide-by-zero warning)."""
         A = self._proba_columns(X, "predict_log_proba")
-        xp = self.network_.xp
-        tiny = float(np.finfo(np.float64 if A.dtype == xp.float64 else np.float32).tiny)
-        return _like(xp.log(xp.clip(A, tiny, None)), X)
+        return _like(self.network_.xp.log(A), X)
 
     def predict(self, X: Any) -> Any:
         """The most probable class of each row, from ``classes_``; for a multilabel fit, the
@@ -734,25 +803,54 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return tags
 
 
-class MLPRegressor(RegressorMixin, _MLP):
-    """A multi-layer perceptron regressor trained by xpnet, with scikit-learn's interface:
-    identity output, squared error ``(1/2n) sum ||y - p||^2``; ``y`` may have several
-    columns (multi-output regression)."""
+def _regressor_init() -> Any:
+    """The estimators' ``__init__`` with the regressor's default ``loss="squared_error"``:
+    scikit-learn reads an estimator's parameters and their defaults from the signature of its
+    ``__init__``, and the two estimators' differ in that one default."""
+    shared: Any = _MLP.__init__
+    init = types.FunctionType(shared.__code__, shared.__globals__, "__init__", shared.__defaults__,
+                        shared.__closure__)
+    init.__kwdefaults__ = {**(shared.__kwdefaults__ or {}), "loss": "squared_error"}
+    init.__qualname__ = "MLPRegressor.__init__"
+    init.__annotations__ = dict(shared.__annotations__)
+    return init
 
-    def fit(self, X: Any, y: Any) -> MLPRegressor:
-        """Fit to data ``X`` (n_samples, n_features) and targets ``y`` ((n,) or (n, k))."""
-        return self._train(X, y, incremental=False)
+
+#: the regressor's ``loss``, scikit-learn's names: (output activation, xpnet's cost)
+REGRESSION_LOSSES = {"squared_error": ("identity", "mse"), "poisson": ("exp", "poisson")}
+
+
+class MLPRegressor(RegressorMixin, _MLP):
+    """A multi-layer perceptron regressor trained by xpnet, with scikit-learn's interface.
+
+    ``loss="squared_error"`` (the default): identity output, ``(1/2n) sum ||y - p||^2``;
+    ``loss="poisson"``: ``exp`` output (positive predictions) and half the Poisson deviance
+    ``(1/n) sum [y ln(y/p) - y + p]``, for counts and other non-negative targets. ``y`` may
+    have several columns (multi-output regression)."""
+
+    _parameter_constraints: dict = {**_MLP._parameter_constraints,
+                                    "loss": [StrOptions(set(REGRESSION_LOSSES))]}
+    __init__ = _regressor_init()
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """Fit to data ``X`` (n_samples, n_features) and targets ``y`` ((n,) or (n, k));
+        ``sample_weight`` (n_samples,) makes each batch's cost the weighted mean of its
+        examples' costs."""
+        return self._train(X, y, incremental=False, sample_weight=sample_weight)
 
     @available_if(_stochastic)
-    def partial_fit(self, X: Any, y: Any) -> MLPRegressor:
-        """One epoch over (X, y)."""
-        return self._train(X, y, incremental=True)
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
+        """One epoch over (X, y), weighted by ``sample_weight`` as in :meth:`fit`."""
+        return self._train(X, y, incremental=True, sample_weight=sample_weight)
 
     def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any
                  ) -> tuple[Any, Any, Any]:
         X, Y = self._data(X, y, reset=first)
+        if self.loss == "poisson" and bool(array_api_compat.array_namespace(Y).min(Y) < 0):
+            raise ValueError("loss='poisson' needs non-negative targets y (counts, rates); "
+                             "use loss='squared_error' for targets of any sign")
         if first:
-            self._build(X, Y.shape[1], "identity", "mse")
+            self._build(X, Y.shape[1], *REGRESSION_LOSSES[str(self.loss)])
         return X, Y, None
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, Any]:
@@ -774,10 +872,10 @@ class MLPRegressor(RegressorMixin, _MLP):
             raise ValueError(f"y has {Y.shape[1]} outputs, the network {self.n_outputs_}")
         return X, Y
 
-    def _score_on(self, X: Any, y: Any) -> float:
+    def _score_on(self, X: Any, y: Any, w: np.ndarray | None = None) -> float:
         from sklearn.metrics import r2_score
 
-        return float(r2_score(y, to_numpy(self.predict(X))))
+        return float(r2_score(y, to_numpy(self.predict(X)), sample_weight=w))
 
     def predict(self, X: Any) -> Any:
         """Predicted targets, (n_samples,) for one output, else (n_samples, n_outputs)."""
@@ -794,6 +892,7 @@ class MLPRegressor(RegressorMixin, _MLP):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        tags.target_tags.positive_only = self.loss == "poisson"
         return tags
 
 

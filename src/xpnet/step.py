@@ -52,17 +52,25 @@ class TrainingStep:
     device array; else None. Each row's class is found once, here. ``n`` is the ``n`` of the
     L2 term ``lambda/2n``: the training set's size (the batch's when neither is given, or
     with ``n="batch"``).
+    ``weights``, a column (n, 1) from ``model.example_weights``, weighs the examples: each
+    batch's cost is then the weighted mean of its rows' costs, and the "size" in the L2 term's
+    ``n`` is the total weight (of the training set, or with ``n="batch"`` of the batch).
     ``reduce`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
     """
 
     def __init__(self, model: Model, optimizer: Optimizer, X: Array = None, Y: Array = None,
                  *, n: int | str | None = None, reduce: Reduce | None = None,
-                 compile: bool = False):
+                 compile: bool = False, weights: Array = None):
         self.model, self.optimizer = model, optimizer.bind(model.backend)
         self.xp, self.X, self.Y, self.reduce = model.backend.xp, X, Y, reduce
+        self.weights = weights
+        if weights is not None and reduce is not None:
+            raise ValueError("weighted examples train in one process (a rank's share of a "
+                             "global batch would be its share of the batch's weight)")
         # "batch": each batch's own size (scikit-learn's convention for the L2 term)
-        self.n: int | None = None if n == "batch" else (
-            int(n) if n is not None else None if X is None else int(X.shape[0]))
+        self.n: Any = None if n == "batch" else (
+            n if n is not None else None if X is None else
+            int(X.shape[0]) if weights is None else float(self.xp.sum(weights)))
         self.take = model.backend.kernels.take_rows
         self.sparse = isinstance(X, SparseRows)   # batches densified as they are taken
         if compile and self.sparse:
@@ -85,7 +93,8 @@ class TrainingStep:
             return self._compiled_batch(idx, share)
         xp, take = self.xp, self.take
         X = self.X.take(idx) if self.sparse else take(xp, self.X, idx)
-        C, out = self.update(X, take(xp, self.Y, idx), share)
+        w = None if self.weights is None else take(xp, self.weights, idx)
+        C, out = self.update(X, take(xp, self.Y, idx), share, w)
         if self.labels is None:
             return C, None
         return C, self.model.decide(out) == take(xp, self.labels, idx)
@@ -96,8 +105,9 @@ class TrainingStep:
         a step, gather included, as one function of explicit state (what ``compile=True``
         compiles)."""
         xp, take = self.xp, self.take
+        w = None if self.weights is None else take(xp, self.weights, idx)
         params, state, C, out = self.pure(params, state, take(xp, self.X, idx),
-                                          take(xp, self.Y, idx), t, scale)
+                                          take(xp, self.Y, idx), t, scale, 1.0, w)
         hits = None if self.labels is None else \
             self.model.decide(out) == take(xp, self.labels, idx)
         return params, state, C, hits
@@ -111,13 +121,14 @@ class TrainingStep:
         self._finish(params, started)
         return C, hits
 
-    def update(self, X: Array, Y: Array, share: float = 1.0) -> tuple[Array, Array]:
-        """One update on a prepared batch, on the model's and optimizer's own state; returns
-        the cost and the outputs."""
+    def update(self, X: Array, Y: Array, share: float = 1.0, weights: Array = None
+               ) -> tuple[Array, Array]:
+        """One update on a prepared batch (with its rows' ``weights``, a column, if any), on
+        the model's and optimizer's own state; returns the cost and the outputs."""
         scale, started = self._begin(share)
         params, self.optimizer.state, C, out = self.run(
             self.model.named_parameters(), self.optimizer.state, X, Y, self.optimizer.t + 1,
-            scale, share)
+            scale, share, weights)
         self._finish(params, started)
         return C, out
 
@@ -149,12 +160,14 @@ class TrainingStep:
             opt.flush_subnormals()
 
     def pure(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
-             scale: Any, share: float = 1.0) -> tuple[dict[str, Array], State, Array, Array]:
+             scale: Any, share: float = 1.0, weights: Array = None
+             ) -> tuple[dict[str, Array], State, Array, Array]:
         """Step ``t`` as a function of explicit state: ``(params, state, C, outputs)``, the
         gradients taken times ``scale``, the optimizer's gradient scale times this process's
-        ``share`` of the global batch (a float, or a 0-d array for a compiled step)."""
+        ``share`` of the global batch (a float, or a 0-d array for a compiled step); the
+        batch's rows weighted by ``weights`` (a column) if given."""
         C, grads, out = self.model.loss_and_grads(X, Y, n=self.n, scale=scale, training=True,
-                                                  params=params)
+                                                  params=params, weights=weights)
         if self.reduce is not None:
             grads, C = self.reduce(grads, C * share)
         new, state = self.optimizer.update(params, grads, state, t)

@@ -40,31 +40,38 @@ Array = Any
 
 
 @on_its_device
-def evaluate(model: Model, X: Any, y: Any, batch_size: int = 4096, n: int | None = None
-             ) -> dict[str, float]:
+def evaluate(model: Model, X: Any, y: Any, batch_size: int = 4096, n: Any = None,
+             sample_weight: Any = None) -> dict[str, float]:
     """Mean cost (with the L2 term for a training set of size ``n``, the data size by default)
-    and accuracy (classification heads) over (X, y), in chunks, in inference mode."""
+    and accuracy (classification heads) over (X, y), in chunks, in inference mode; with
+    ``sample_weight`` (n,), both are weighted means over the examples (and ``n`` defaults to
+    the total weight)."""
     X, Y = model.prepare(X, y)
-    return _evaluate(model, X, Y, positive_int("batch_size", batch_size),
-                     n if n is not None else X.shape[0])
+    w = None if sample_weight is None else model.example_weights(sample_weight, X.shape[0])
+    return _evaluate(model, X, Y, positive_int("batch_size", batch_size), n, w)
 
 
-def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: int) -> dict[str, float]:
+def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Array = None
+              ) -> dict[str, float]:
+    """:func:`evaluate` on prepared arrays; ``w`` the examples' weights as a column, or None."""
     xp = model.backend.xp
     total, correct = 0.0, 0
     m = X.shape[0]
+    mass = float(m) if w is None else float(xp.sum(w))
+    n = n if n is not None else m if w is None else mass
     for s in range(0, m, batch_size):
         e = min(s + batch_size, m)  # slices past the end are not in the standard
         Xb, Yb = X[s:e, :], Y[s:e, :]
+        wb = None if w is None else w[s:e, :]
         if isinstance(Xb, SparseRows):   # a chunk of sparse rows, dense for the moment
             Xb = Xb.dense()
-        C, out = model.loss_and_outputs(Xb, Yb, n=n)
-        total = total + C * Xb.shape[0]
+        C, out = model.loss_and_outputs(Xb, Yb, n=n, weights=wb)
+        total = total + C * (Xb.shape[0] if wb is None else xp.sum(wb))
         if model.is_classifier:
-            hits = model.decide(out) == model.target_classes(Yb)
-            correct = correct + xp.sum(xp.astype(hits, xp.int64))
-    result = {"loss": float(total) / m}
-    result["accuracy"] = float(correct) / m if model.is_classifier else float("nan")
+            hits = xp.astype(model.decide(out) == model.target_classes(Yb), X.dtype)
+            correct = correct + xp.sum(hits if wb is None else hits * wb[:, 0])
+    result = {"loss": float(total) / mass}
+    result["accuracy"] = float(correct) / mass if model.is_classifier else float("nan")
     return result
 
 
@@ -92,6 +99,7 @@ def fit(
     notes: dict[str, Any] | None = None,
     compile: bool = False,
     l2_per_batch: bool = False,
+    sample_weight: Any = None,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent and return its :class:`History`.
 
@@ -100,22 +108,24 @@ def fit(
     ``validation_split`` holds out the last fraction of (X, y), before shuffling. ``callbacks``
     are :class:`xpnet.callbacks.Callback` objects; True from ``on_epoch_end`` stops the fit.
 
-    With ``checkpoint`` set, the full training state is written atomically every
-    ``checkpoint_every`` epochs and after the last; ``resume`` (a checkpoint's path, or a
-    :class:`Checkpoint` already read) continues exactly where it stopped (on NumPy the final
-    weights equal an uninterrupted run's). A NaN or infinite cost raises
-    :class:`TrainingDiverged` naming the epoch and step. Ctrl-C (SIGINT) or SIGTERM (a
-    scheduler's preemption) stop the fit at the next step boundary and return the history so
-    far, with ``history.interrupted`` and ``history.signal`` set; a second signal stops at once.
+    ``checkpoint``: the full training state, written atomically every ``checkpoint_every``
+    epochs and after the last; ``resume`` (its path, or a :class:`Checkpoint` already read)
+    continues exactly (on NumPy the final weights equal an uninterrupted run's). A NaN or
+    infinite cost raises :class:`TrainingDiverged` naming the epoch and step. SIGINT or SIGTERM
+    (a scheduler's preemption) stop the fit at the next step boundary and return the history
+    so far, ``history.interrupted`` and ``history.signal`` set; a second signal stops at once.
 
     ``comm`` (a :mod:`xpnet.comm` communicator, or ``"mpi"``/``"nccl"``) trains data-parallel:
-    ``batch_size`` is the global batch, split across the ranks; rank 0's initial parameters
-    are broadcast; gradients are averaged with one all-reduce per step; only rank 0 prints and
-    writes checkpoints. Every rank must call ``fit`` with the same data and arguments.
-    ``notes`` (JSON values) go into checkpoints, for the caller to read on resume.
+    ``batch_size`` is the global batch, split across the ranks, which start from rank 0's
+    parameters and average gradients with one all-reduce per step; only rank 0 prints and
+    writes checkpoints (with ``notes``, JSON values for the caller to read on resume). Every
+    rank must call ``fit`` with the same data and arguments.
     ``l2_per_batch``: each batch's L2 term with its own size m, ``lambda/(2m)`` (scikit-learn's
-    convention). ``compile=True`` compiles the step whole where the backend can (torch:
-    ``torch.compile``); the compilation's seconds show after epoch 1.
+    convention). ``sample_weight`` (n,): each batch's cost is the weighted mean of its rows'
+    (scikit-learn's meaning; the total weight is the L2 term's n, accuracies are weighted, the
+    held-out rows keep their weights, ``validation_data`` may be ``(X, y, w)``; one process).
+    ``compile=True`` compiles the step whole where the backend can (torch: ``torch.compile``);
+    the compilation's seconds show after epoch 1.
     """
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
@@ -123,16 +133,16 @@ def fit(
     if batch_size < comm.size:
         raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
     shuffler = _shuffler(model, comm)
-    X, Y, validation = _held_out(model, X, y, validation_data, validation_split)
+    X, Y, w, validation = _held_out(model, X, y, validation_data, validation_split, sample_weight)
     run = _Run.start(model, optimizer, learning_rate, schedule, epochs, resume, shuffler)
     _same_start_on_every_rank(model, comm)
-    step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch)
-    figures = _EpochFigures(model, comm, X.shape[0], batch_size)
+    step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch, w)
+    figures = _EpochFigures(model, comm, X.shape[0], batch_size, w)
     shown = Progress(progress and comm.is_root, stream or sys.stderr, epochs,
                      len(figures.sizes))
-    saver = _Checkpoints(checkpoint, checkpoint_every, epochs, run, shuffler,
-                         {**(notes or {}), "epochs": epochs, "batch_size": batch_size}) \
-        if checkpoint is not None and comm.is_root else None
+    saver = None if checkpoint is None or not comm.is_root else _Checkpoints(
+        checkpoint, checkpoint_every, epochs, run, shuffler,
+        {**(notes or {}), "epochs": epochs, "batch_size": batch_size})
     hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
     flops = gemm_flops(layer_sizes(model.named_parameters()), batch_size)
     with _stopping_cleanly(comm, run.history, shown, checkpoint, model.backend, flops) as signals:
@@ -140,15 +150,24 @@ def fit(
         for epoch in range(run.first_epoch + 1, epochs + 1):
             _one_epoch(model, step, run, figures, hooks, signals, epoch, shuffle, shuffler,
                        comm)
-            logs = run.history_logs(figures.epoch_logs(epoch, run.optimizer.learning_rate))
-            if step.compile_seconds is not None and epoch == run.first_epoch + 1:
-                shown.message(f"compiled the training step in {step.compile_seconds:.1f}s")
-            if hooks.on_epoch_end(model, epoch, logs):
-                run.history.stopped_early = True
-                shown.message(f"early stop after epoch {epoch}")
+            if _epoch_ends(model, step, run, figures, hooks, shown, epoch):
                 break
     hooks.on_train_end(model, run.history)
     return run.history
+
+
+def _epoch_ends(model: Model, step: TrainingStep, run: _Run, figures: _EpochFigures,
+                hooks: CallbackList, shown: Progress, epoch: int) -> bool:
+    """The epoch's figures to the callbacks (after the first, the compilation's seconds when
+    the step was compiled); True when one of them stops the fit."""
+    logs = run.history_logs(figures.epoch_logs(epoch, run.optimizer.learning_rate))
+    if step.compile_seconds is not None and epoch == run.first_epoch + 1:
+        shown.message(f"compiled the training step in {step.compile_seconds:.1f}s")
+    if hooks.on_epoch_end(model, epoch, logs):
+        run.history.stopped_early = True
+        shown.message(f"early stop after epoch {epoch}")
+        return True
+    return False
 
 
 def _shuffler(model: Model, comm: Any) -> Any:
@@ -159,14 +178,15 @@ def _shuffler(model: Model, comm: Any) -> Any:
 
 
 def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm: Any,
-              compile: bool, l2_per_batch: bool = False) -> TrainingStep:
+              compile: bool, l2_per_batch: bool = False, weights: Array = None
+              ) -> TrainingStep:
     """The fit's training step: with the ranks' reduction in a data-parallel run; compiled
     whole on request, in one process."""
     if compile and comm.size > 1:
         raise ValueError("compile=True trains in one process; drop it or the communicator")
     reduce = comm_module.averaging(comm, model.backend) if comm.size > 1 else None
     return TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile,
-                        n="batch" if l2_per_batch else None)
+                        n="batch" if l2_per_batch else None, weights=weights)
 
 
 def _hooks(model: Model, history: History, figures: _EpochFigures,
@@ -193,7 +213,7 @@ def _one_epoch(model: Model, step: TrainingStep, run: _Run, figures: _EpochFigur
     for i, (idx, share) in enumerate(batches(order, n, figures.batch_size, comm.rank,
                                              comm.size), start=1):
         C, hits = step(idx, share)
-        figures.add(C, hits)
+        figures.add(C, hits, idx)
         hooks.on_step_end(model, epoch, i, C)
         if signals.caught:
             raise KeyboardInterrupt
@@ -201,37 +221,53 @@ def _one_epoch(model: Model, step: TrainingStep, run: _Run, figures: _EpochFigur
 
 # --------------------------------------------------------------------- the fit's collaborators
 class _Validation(Callback):
-    """The held-out data, and its cost and accuracy after each epoch (in inference mode),
-    added to the epoch's logs for the callbacks after it."""
+    """The held-out data, and its cost and accuracy after each epoch (in inference mode; the
+    examples weighted by ``w`` if given), added to the epoch's logs for the callbacks after
+    it."""
 
-    def __init__(self, X: Array, Y: Array, n: int):
-        self.X, self.Y, self.n = X, Y, n
+    def __init__(self, X: Array, Y: Array, n: Any, w: Array = None):
+        self.X, self.Y, self.n, self.w = X, Y, n, w
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
-        v = _evaluate(model, self.X, self.Y, 4096, self.n)
+        v = _evaluate(model, self.X, self.Y, 4096, self.n, self.w)
         logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
         return False
 
 
-def _held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, Any] | None,
-              validation_split: float) -> tuple[Array, Array, _Validation | None]:
-    """The training data on the device, and the validation data: ``validation_data``, or the
-    last ``validation_split`` of (X, y), or none."""
+def _held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | None,
+              validation_split: float, sample_weight: Any = None
+              ) -> tuple[Array, Array, Array, _Validation | None]:
+    """The training data on the device (with its examples' weights, a column, or None), and
+    the validation data: ``validation_data`` (``(X, y)`` or ``(X, y, w)``), or the last
+    ``validation_split`` of (X, y) and its weights, or none."""
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     X, Y = model.prepare(X, y)
+    w = None if sample_weight is None else model.example_weights(sample_weight, X.shape[0])
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("validation_data must be a pair (X_val, y_val)")
-        return X, Y, _Validation(*model.prepare(*validation_data), X.shape[0])
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a pair (X_val, y_val) or a triple "
+                            "(X_val, y_val, sample_weight_val)")
+        X_val, Y_val = model.prepare(*validation_data[:2])
+        w_val = model.example_weights(validation_data[2], X_val.shape[0]) \
+            if len(validation_data) == 3 and validation_data[2] is not None else None
+        return X, Y, w, _Validation(X_val, Y_val, _size(model, X, w), w_val)
     if validation_split == 0.0:
-        return X, Y, None
+        return X, Y, w, None
     n_all = X.shape[0]
     n_val = int(round(validation_split * n_all))
     if not 0 < n_val < n_all:
         raise ValueError(f"validation_split {validation_split} leaves no data on one side")
-    held = _Validation(X[n_all - n_val:, :], Y[n_all - n_val:, :], n_all - n_val)
-    return X[:n_all - n_val, :], Y[:n_all - n_val, :], held
+    cut = n_all - n_val
+    w_fit, w_val = (None, None) if w is None else (w[:cut, :], w[cut:, :])
+    X_fit, Y_fit = X[:cut, :], Y[:cut, :]
+    held = _Validation(X[cut:, :], Y[cut:, :], _size(model, X_fit, w_fit), w_val)
+    return X_fit, Y_fit, w_fit, held
+
+
+def _size(model: Model, X: Array, w: Array) -> Any:
+    """The training set's size in the L2 term: its rows, or its examples' total weight."""
+    return X.shape[0] if w is None else float(model.backend.xp.sum(w))
 
 
 @dataclass
@@ -321,19 +357,25 @@ def _same_start_on_every_rank(model: Model, comm: Any) -> None:
 
 
 class _EpochFigures:
-    """The epoch's cost (the batch costs weighted by batch size) and running accuracy, kept on
-    the device and read once per epoch."""
+    """The epoch's cost (the batch costs weighted by batch size) and running accuracy (each
+    hit weighted by its example's weight in ``w``, a column, if given), kept on the device and
+    read once per epoch."""
 
-    def __init__(self, model: Model, comm: Any, n: int, batch_size: int):
+    def __init__(self, model: Model, comm: Any, n: int, batch_size: int, w: Array = None):
         self.model, self.comm, self.n, self.batch_size = model, comm, n, batch_size
         self.sizes = [e - s for s, e in batch_bounds(n, batch_size)]
+        self.w = None if w is None else w[:, 0]
+        self.mass = float(n) if w is None else float(model.backend.xp.sum(w))
         self.weights: Array = None
         self.costs: list[Array] = []
         self.hits: list[Array] = []
 
-    def add(self, C: Array, hits: Array | None) -> None:
+    def add(self, C: Array, hits: Array | None, idx: Array = None) -> None:
         self.costs.append(C)
         if hits is not None:
+            if self.w is not None:
+                xp = self.model.backend.xp
+                hits = xp.astype(hits, self.w.dtype) * xp.take(self.w, idx)
             self.hits.append(hits)
 
     def epoch_logs(self, epoch: int, learning_rate: float) -> dict[str, float]:
@@ -343,12 +385,16 @@ class _EpochFigures:
             self.weights = xp.asarray(self.sizes, dtype=per_step.dtype,
                                       device=self.model.backend.device)
         loss = float(xp.sum(per_step * self.weights)) / self.n
-        correct = int(xp.sum(xp.astype(xp.concat(self.hits), xp.int64))) if self.hits else 0
+        correct: float = 0
+        if self.hits:
+            hits = xp.concat(self.hits)
+            correct = float(xp.sum(hits)) if self.w is not None else \
+                int(xp.sum(xp.astype(hits, xp.int64)))
         if self.comm.size > 1:
             correct = int(self.comm.allreduce_host([correct])[0])
         self.costs, self.hits = [], []
         return {"epoch": epoch, "loss": loss,
-                "accuracy": correct / self.n if self.model.is_classifier else float("nan"),
+                "accuracy": correct / self.mass if self.model.is_classifier else float("nan"),
                 "val_loss": float("nan"), "val_accuracy": float("nan"),
                 "learning_rate": learning_rate}
 
