@@ -56,6 +56,10 @@ class Backend:
     install: ClassVar[str] = ""
     #: the communicator data-parallel training over this library uses by default
     collective: ClassVar[str] = "mpi"
+    #: whether a SciPy sparse matrix multiplies this library's arrays directly (``X @ W`` and
+    #: ``X.T @ D`` as dense arrays of the library): the first layer's products then use the
+    #: sparse rows, which is faster than densifying them (:mod:`xpnet.sparse_rows`)
+    sparse_products: ClassVar[bool] = False
 
     def __init__(self, xp: Any, device: Any, lib: Any, kernels: Kernels = PORTABLE):
         self.xp, self.device, self.lib, self.kernels = xp, device, lib, kernels
@@ -231,6 +235,7 @@ class NumpyBackend(Backend):
     """NumPy on the CPU, with NumPy's kernel overrides (:mod:`xpnet.kernels_numpy`)."""
 
     name, module = "numpy", "numpy"
+    sparse_products = True
 
     @classmethod
     def create(cls, device: Any = None) -> Backend:

@@ -145,7 +145,8 @@ class Network:
         """``X`` as this network's array (examples, n_inputs) on its device, checked; a SciPy
         sparse matrix stays sparse on the host (:class:`xpnet.sparse_rows.SparseRows`)."""
         if is_sparse(X):
-            rows = SparseRows(X, self.backend, self.dtype)
+            rows = SparseRows(X, self.backend, self.dtype,
+                              direct=isinstance(self.layers[0], Dense))
             if rows.shape[0] == 0:
                 raise ValueError("X has no examples (0 rows)")
             if rows.shape[1] != self.n_inputs:
@@ -213,7 +214,7 @@ class Network:
         A = self.inputs(X)
         if isinstance(A, SparseRows):
             n, chunk = A.shape[0], 4096
-            return self.xp.concat([self._forward(A[s:min(s + chunk, n)].dense())
+            return self.xp.concat([self._forward(A[s:min(s + chunk, n)].rows())
                                    for s in range(0, n, chunk)])
         return self._forward(A)
 

@@ -31,15 +31,16 @@ through xpnet model files.
 The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
 names one of xpnet's initialisers. Differences from scikit-learn, on purpose: a label
 indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each batch
-(for L-BFGS, each chunk of 4096 rows) densified as it is taken; Adam adds epsilon after the
-bias correction (Kingma and Ba's form; scikit-learn before it); the squared-error loss is
-``(1/2n) sum ||y - p||^2``, which for several outputs is scikit-learn's ``loss_curve_`` times
-the number of outputs (the gradients are the same); sigmoid probabilities are held strictly
-inside (0, 1); ``loss="poisson"`` refuses negative targets (scikit-learn trains on them to a
-NaN loss); ``coefs_`` and ``intercepts_`` are copies (assign the whole list to change them;
-changing an array in place changes nothing); ``partial_fit`` trains one epoch whatever
-``early_stopping`` says (scikit-learn refuses), and early stopping with fewer than 2
-validation examples watches the training loss, with a warning (scikit-learn refuses).
+(for L-BFGS, each chunk of 4096 rows) taken as it is needed (:mod:`xpnet.sparse_rows`);
+Adam adds epsilon after the bias correction (Kingma and Ba's form; scikit-learn before it);
+the squared-error loss is ``(1/2n) sum ||y - p||^2``, which for several outputs is
+scikit-learn's ``loss_curve_`` times the number of outputs (the gradients are the same);
+sigmoid probabilities are held strictly inside (0, 1); ``loss="poisson"`` refuses negative
+targets (scikit-learn trains on them to a NaN loss); ``coefs_`` and ``intercepts_`` are
+copies (assign the whole list to change them; changing an array in place changes nothing);
+``partial_fit`` trains one epoch whatever ``early_stopping`` says (scikit-learn refuses), and
+early stopping with fewer than 2 validation examples watches the training loss, with a
+warning (scikit-learn refuses); sample weights train in one process.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ def _whole_set(net: Network, X: Any, Y: Any, w: np.ndarray | None, chunk: int = 
         total = 0.0
         grads: dict[str, Any] = {}
         for Xc, Yc, Wc, share in parts:
-            Xc = Xc.dense() if isinstance(Xc, SparseRows) else Xc
+            Xc = Xc.rows() if isinstance(Xc, SparseRows) else Xc
             C, g, _ = net.loss_and_grads(Xc, Yc, n=mass, scale=share, training=False,
                                          params=params, weights=Wc)
             total += share * float(C)
@@ -444,9 +445,16 @@ class _MLP(BaseEstimator):
                                      ).astype(np.float64)
 
         start = np.concatenate([to_numpy(p).ravel() for p in like.values()]).astype(np.float64)
+        done = [0]
+
+        def report(intermediate_result: Any) -> None:   # verbose: a line per iteration
+            done[0] += 1
+            print(f"Iteration {done[0]}, loss = {intermediate_result.fun:.8f}", file=sys.stdout)
+
         result = minimize(cost, start, method="L-BFGS-B", jac=True,
+                          callback=report if self.verbose else None,
                           options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                   "iprint": 1 if self.verbose else -1, "gtol": self.tol})
+                                   "gtol": self.tol})
         net.assign(unpack(np.ascontiguousarray(result.x)))
         self.n_iter_, self.loss_ = min(int(result.nit), int(self.max_iter)), float(result.fun)
         self._fit_kind, self._n_train = _kind(X), n
@@ -808,8 +816,8 @@ def _regressor_init() -> Any:
     scikit-learn reads an estimator's parameters and their defaults from the signature of its
     ``__init__``, and the two estimators' differ in that one default."""
     shared: Any = _MLP.__init__
-    init = types.FunctionType(shared.__code__, shared.__globals__, "__init__", shared.__defaults__,
-                        shared.__closure__)
+    init = types.FunctionType(shared.__code__, shared.__globals__, "__init__",
+                              shared.__defaults__, shared.__closure__)
     init.__kwdefaults__ = {**(shared.__kwdefaults__ or {}), "loss": "squared_error"}
     init.__qualname__ = "MLPRegressor.__init__"
     init.__annotations__ = dict(shared.__annotations__)

@@ -72,7 +72,7 @@ class TrainingStep:
             n if n is not None else None if X is None else
             int(X.shape[0]) if weights is None else float(self.xp.sum(weights)))
         self.take = model.backend.kernels.take_rows
-        self.sparse = isinstance(X, SparseRows)   # batches densified as they are taken
+        self.sparse = isinstance(X, SparseRows)   # batches gathered on the host
         if compile and self.sparse:
             raise ValueError("compile=True needs dense inputs on the device; sparse X is "
                              "gathered on the host")

@@ -63,8 +63,8 @@ def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Arra
         e = min(s + batch_size, m)  # slices past the end are not in the standard
         Xb, Yb = X[s:e, :], Y[s:e, :]
         wb = None if w is None else w[s:e, :]
-        if isinstance(Xb, SparseRows):   # a chunk of sparse rows, dense for the moment
-            Xb = Xb.dense()
+        if isinstance(Xb, SparseRows):   # a chunk of sparse rows, as the first layer takes them
+            Xb = Xb.rows()
         C, out = model.loss_and_outputs(Xb, Yb, n=n, weights=wb)
         total = total + C * (Xb.shape[0] if wb is None else xp.sum(wb))
         if model.is_classifier:
