@@ -25,7 +25,9 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
-SHAPES = [(1000, 0.05), (1000, 0.01), (20000, 0.01), (20000, 0.002), (100000, 0.0005)]
+SHAPES = [(30, 1.0), (64, 0.5), (64, 0.2), (1000, 0.5), (1000, 0.2), (1000, 0.1),
+          (1000, 0.05), (1000, 0.01), (20000, 0.1), (20000, 0.01), (20000, 0.002),
+          (100000, 0.0005)]
 
 
 def densify(X: sp.csr_matrix, idx: np.ndarray, W: np.ndarray, dZ: np.ndarray) -> None:

@@ -457,17 +457,19 @@ def test_sparse_inputs_train_as_their_dense_rows_would(fmt):
     assert theirs.predict(X).shape == sparse.predict(X).shape
 
 
-@pytest.mark.parametrize("backend,dropout_first", [("numpy", False), ("numpy", True),
-                                                   ("array_api_strict", False)])
+@pytest.mark.parametrize("backend,dropout_first,density", [
+    ("numpy", False, 0.02), ("numpy", True, 0.02), ("numpy", False, 0.2),
+    ("array_api_strict", False, 0.02)])
 def test_sparse_rows_reach_the_first_layer_a_batch_at_a_time(monkeypatch, backend,
-                                                             dropout_first):
-    """Each step takes its batch's rows only. On NumPy they stay CSR for the first Dense
-    layer's products (SciPy multiplies NumPy arrays directly, faster than densifying); before
-    an input dropout layer, or on a backend SciPy cannot multiply, they are densified. Either
-    way the fit equals the fit on the dense matrix."""
+                                                             dropout_first, density):
+    """Each step takes its batch's rows only. On NumPy, for a matrix under SPARSE_BELOW
+    non-zero, they stay CSR for the first Dense layer's products (SciPy multiplies NumPy arrays
+    directly, faster than densifying there); a denser matrix, an input dropout layer or a
+    backend SciPy cannot multiply gets them densified. Either way the fit equals the fit on the
+    dense matrix."""
     import scipy.sparse as sp
 
-    from xpnet.sparse_rows import SparseRows
+    from xpnet.sparse_rows import SPARSE_BELOW, SparseRows
 
     if backend != "numpy":
         pytest.importorskip(backend)
@@ -480,21 +482,23 @@ def test_sparse_rows_reach_the_first_layer_a_batch_at_a_time(monkeypatch, backen
         return out
 
     monkeypatch.setattr(SparseRows, "take", spy)
-    X = sp.random(100, 10, density=0.2, format="csr", random_state=0)
-    y = np.arange(100) % 2
+    X = sp.random(100, 200, density=density, format="csr", random_state=0)
+    y = np.asarray(X.sum(axis=1)).ravel() > np.median(np.asarray(X.sum(axis=1)))
 
     def net():
         layers = [xpnet.Dropout(0.0)] if dropout_first else []
-        return xpnet.Network(layers + [xpnet.Dense(10, 4, "tanh"), xpnet.Dense(4, 2, "softmax")],
+        return xpnet.Network(layers + [xpnet.Dense(200, 4, "tanh"),
+                                       xpnet.Dense(4, 2, "softmax")],
                              backend=backend, seed=0, dtype="float64")
 
     a, b = net(), net()
     b.set_parameters([to_numpy(p) for p in a.parameters()])
-    a.fit(X, y, epochs=2, batch_size=32, progress=False, l2_per_batch=True)
-    stays_sparse = backend == "numpy" and not dropout_first
+    a.fit(X, y.astype(int), epochs=2, batch_size=32, progress=False, l2_per_batch=True)
+    stays_sparse = backend == "numpy" and not dropout_first and density < SPARSE_BELOW
     assert seen == [(32, stays_sparse)] * 3 + [(4, stays_sparse)] + \
         [(32, stays_sparse)] * 3 + [(4, stays_sparse)]
-    b.fit(X.toarray(), y, epochs=2, batch_size=32, progress=False, l2_per_batch=True)
+    b.fit(X.toarray(), y.astype(int), epochs=2, batch_size=32, progress=False,
+          l2_per_batch=True)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_allclose(to_numpy(p), to_numpy(q), rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(to_numpy(a.forward(X)), to_numpy(b.forward(X.toarray())),

@@ -25,7 +25,7 @@ from . import activations, export, io, losses, optim, train
 from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
 from .errors import ModelFileError
 from .layers import Dense, Dropout, from_config
-from .sparse_rows import SparseRows, is_sparse
+from .sparse_rows import SparseRows, is_sparse, stays_sparse
 
 Array = Any
 Layer = Dense | Dropout
@@ -145,8 +145,8 @@ class Network:
         """``X`` as this network's array (examples, n_inputs) on its device, checked; a SciPy
         sparse matrix stays sparse on the host (:class:`xpnet.sparse_rows.SparseRows`)."""
         if is_sparse(X):
-            rows = SparseRows(X, self.backend, self.dtype,
-                              direct=isinstance(self.layers[0], Dense))
+            rows = SparseRows(X, self.backend, self.dtype, direct=isinstance(
+                self.layers[0], Dense) and stays_sparse(X, self.backend))
             if rows.shape[0] == 0:
                 raise ValueError("X has no examples (0 rows)")
             if rows.shape[1] != self.n_inputs:

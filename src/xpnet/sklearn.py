@@ -84,6 +84,7 @@ from .backend import BackendError, gpu_backend_of, resolve, to_numpy
 from .callbacks import Callback
 from .network import Network
 from .sparse_rows import SparseRows, is_sparse
+from .step import gemm_flops, layer_sizes
 
 SPARSE = ["csr", "csc", "coo"]
 """The sparse formats X may come in (kept sparse: each batch is densified as it is taken)."""
@@ -451,10 +452,12 @@ class _MLP(BaseEstimator):
             done[0] += 1
             print(f"Iteration {done[0]}, loss = {intermediate_result.fun:.8f}", file=sys.stdout)
 
-        result = minimize(cost, start, method="L-BFGS-B", jac=True,
-                          callback=report if self.verbose else None,
-                          options={"maxfun": self.max_fun, "maxiter": self.max_iter,
-                                   "gtol": self.tol})
+        # the BLAS threads for this size of evaluation, as a fit's steps get them
+        with be.threads_for(gemm_flops(layer_sizes(like), n)):
+            result = minimize(cost, start, method="L-BFGS-B", jac=True,
+                              callback=report if self.verbose else None,
+                              options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                                       "gtol": self.tol})
         net.assign(unpack(np.ascontiguousarray(result.x)))
         self.n_iter_, self.loss_ = min(int(result.nit), int(self.max_iter)), float(result.fun)
         self._fit_kind, self._n_train = _kind(X), n

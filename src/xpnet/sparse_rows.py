@@ -4,14 +4,14 @@ batches.
 
 Each batch reaches the first layer in one of two forms:
 
-* on a backend whose arrays SciPy's sparse matrices multiply directly (NumPy:
-  ``Backend.sparse_products``), and when the first layer is Dense, as the batch's CSR rows:
-  ``Z = X W`` and ``dW = X^T dZ`` are then SciPy's sparse-dense products, whose cost follows
-  the non-zeros rather than the features (``benchmarks/sparse_first_layer.py`` times both
-  ways; the performance docs hold its figures);
-* elsewhere (a GPU backend, array-api-strict, input dropout), densified and moved to the
-  device: one host-to-device copy per step, which dense inputs avoid by moving once per fit
-  (on a GPU the batch's indices also come back to the host).
+* as the batch's CSR rows, when the matrix is sparse enough (under :data:`SPARSE_BELOW` of
+  its entries non-zero), the backend's arrays are what SciPy's sparse matrices multiply
+  directly (NumPy: ``Backend.sparse_products``) and the first layer is Dense: ``Z = X W`` and
+  ``dW = X^T dZ`` are then SciPy's sparse-dense products, whose cost follows the non-zeros
+  rather than the features;
+* otherwise (denser matrices, a GPU backend, array-api-strict, input dropout), densified and
+  moved to the device: one host-to-device copy per step, which dense inputs avoid by moving
+  once per fit (on a GPU the batch's indices also come back to the host), and then the BLAS.
 
 A training step gathers its batch with :meth:`SparseRows.take`; evaluation and prediction take
 one chunk of rows at a time (:meth:`SparseRows.rows`).
@@ -26,6 +26,10 @@ import numpy as np
 from .backend import Backend, to_numpy
 
 Array = Any
+SPARSE_BELOW = 0.05
+"""The fraction of non-zero entries under which a sparse batch's products beat densifying it
+for the BLAS: ``benchmarks/sparse_first_layer.py`` times both ways over densities from 100% to
+0.05%, and the performance docs give the crossover it found (between 5% and 10%)."""
 
 
 def is_sparse(x: Any) -> bool:
@@ -33,15 +37,24 @@ def is_sparse(x: Any) -> bool:
     return type(x).__module__.startswith("scipy.sparse") and hasattr(x, "tocsr")
 
 
+def stays_sparse(matrix: Any, backend: Backend) -> bool:
+    """Whether batches of ``matrix`` reach a first Dense layer as CSR rows on ``backend``: where
+    SciPy multiplies the backend's arrays and fewer than :data:`SPARSE_BELOW` of the entries
+    are non-zero."""
+    entries = max(1, int(matrix.shape[0]) * int(matrix.shape[1]))
+    return backend.sparse_products and matrix.nnz / entries < SPARSE_BELOW
+
+
 class SparseRows:
     """Rows of a sparse matrix (n, features) for a model on ``backend`` in ``dtype``; with
-    ``direct``, batches stay sparse (CSR in ``dtype``) for the first layer's products."""
+    ``direct`` (:func:`stays_sparse`), batches stay sparse (CSR in ``dtype``) for the first
+    layer's products."""
 
     ndim = 2
 
     def __init__(self, matrix: Any, backend: Backend, dtype: Any, direct: bool = False):
-        self.direct = bool(direct and backend.sparse_products)
         matrix = matrix.tocsr()
+        self.direct = bool(direct and backend.sparse_products)
         if self.direct and matrix.dtype != np.dtype(dtype):
             matrix = matrix.astype(dtype)   # a copy of the non-zeros, once
         self.matrix, self.backend, self.dtype = matrix, backend, dtype
