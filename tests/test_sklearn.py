@@ -639,3 +639,30 @@ def test_lbfgs_from_scikit_learns_start_follows_its_path(weighted):
     for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
     assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-12)
+
+
+def test_a_small_lbfgs_fit_runs_its_blas_on_one_thread(monkeypatch):
+    """As a fit's steps do: every evaluation of a small network's cost is a few MFLOP, where
+    the BLAS's second thread costs more than it gives; the setting is given back after."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import scipy.optimize
+
+    for name in ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                 "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
+        monkeypatch.delenv(name, raising=False)
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
+                if i["user_api"] == "blas"}
+
+    seen, real = [], scipy.optimize.minimize
+
+    def spy(*args, **kwargs):
+        seen.append(blas_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", spy)
+    X, y = make_classification(150, random_state=0)
+    before = blas_threads()
+    MLPClassifier(solver="lbfgs", max_iter=20).fit(X, y)
+    assert seen == [{1}] and blas_threads() == before

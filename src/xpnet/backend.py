@@ -252,13 +252,10 @@ class NumpyBackend(Backend):
         """The BLAS threads for a step of ``flops`` (:func:`blas_threads_for`), through
         threadpoolctl when it is installed (``pip install "xpnet[cpu]"``); else as they are."""
         n = blas_threads_for(flops)
-        if n is None:
+        controller = None if n is None else _blas_controller()
+        if controller is None:
             return contextlib.nullcontext()
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
-            return contextlib.nullcontext()
-        return threadpool_limits(n, user_api="blas")
+        return controller.limit(limits=n, user_api="blas")
 
     @staticmethod
     def holds(x: Any) -> bool:
@@ -528,6 +525,18 @@ the threads' meeting in every small GEMM costs more than the second core gives."
 
 _USER_THREAD_SETTINGS = ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                          "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found once (finding them reads the
+    process's memory map, about 1.5 ms: more than a small L-BFGS fit's own work), or None
+    without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
 
 
 def blas_threads_for(flops: float) -> int | None:
