@@ -68,8 +68,9 @@ def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Arra
         C, out = model.loss_and_outputs(Xb, Yb, n=n, weights=wb)
         total = total + C * (Xb.shape[0] if wb is None else xp.sum(wb))
         if model.is_classifier:
-            hits = xp.astype(model.decide(out) == model.target_classes(Yb), X.dtype)
-            correct = correct + xp.sum(hits if wb is None else hits * wb[:, 0])
+            hits = model.decide(out) == model.target_classes(Yb)
+            correct = correct + (xp.sum(xp.astype(hits, xp.int64)) if wb is None else
+                                 xp.sum(xp.astype(hits, wb.dtype) * wb[:, 0]))
     result = {"loss": float(total) / mass}
     result["accuracy"] = float(correct) / mass if model.is_classifier else float("nan")
     return result
