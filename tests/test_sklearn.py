@@ -645,16 +645,17 @@ def test_lbfgs_from_scikit_learns_start_follows_its_path(weighted):
 def test_a_small_lbfgs_fit_runs_its_blas_on_one_thread(monkeypatch):
     """As a fit's steps do: every evaluation of a small network's cost is a few MFLOP, where
     the BLAS's second thread costs more than it gives; the setting is given back after."""
-    threadpoolctl = pytest.importorskip("threadpoolctl")
+    pytest.importorskip("threadpoolctl")
     import scipy.optimize
+
+    from xpnet.backend import blas_controller
 
     for name in ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
                  "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
         monkeypatch.delenv(name, raising=False)
 
     def blas_threads():
-        return {i["num_threads"] for i in threadpoolctl.threadpool_info()
-                if i["user_api"] == "blas"}
+        return {i["num_threads"] for i in blas_controller().info()}
 
     seen, real = [], scipy.optimize.minimize
 

@@ -252,7 +252,7 @@ class NumpyBackend(Backend):
         """The BLAS threads for a step of ``flops`` (:func:`blas_threads_for`), through
         threadpoolctl when it is installed (``pip install "xpnet[cpu]"``); else as they are."""
         n = blas_threads_for(flops)
-        controller = None if n is None else _blas_controller()
+        controller = None if n is None else blas_controller()
         if controller is None:
             return contextlib.nullcontext()
         return controller.limit(limits=n, user_api="blas")
@@ -528,15 +528,17 @@ _USER_THREAD_SETTINGS = ("XPNET_BLAS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_
 
 
 @functools.lru_cache(maxsize=1)
-def _blas_controller() -> Any:
-    """threadpoolctl's view of the loaded BLAS libraries, found once (finding them reads the
-    process's memory map, about 1.5 ms: more than a small L-BFGS fit's own work), or None
-    without threadpoolctl."""
+def blas_controller() -> Any:
+    """threadpoolctl's controller of the BLAS libraries loaded when it is first asked for, the
+    ones the NumPy backend limits (NumPy's own among them: this module imports NumPy first; a
+    BLAS that another library loads later, PyTorch's say, serves that library, not NumPy), or
+    None without threadpoolctl. Found once: finding them scans the process's loaded libraries,
+    which costs more than a small L-BFGS fit's own work."""
     try:
         from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    return ThreadpoolController()
+    return ThreadpoolController().select(user_api="blas")
 
 
 def blas_threads_for(flops: float) -> int | None:
