@@ -87,7 +87,7 @@ from .sparse_rows import SparseRows, is_sparse
 from .step import gemm_flops, layer_sizes
 
 SPARSE = ["csr", "csc", "coo"]
-"""The sparse formats X may come in (kept sparse: each batch is densified as it is taken)."""
+"""The sparse formats X may come in (kept sparse on the host: :mod:`xpnet.sparse_rows`)."""
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                "sigmoid": "sigmoid", "elu": "elu", "leaky_relu": "leaky_relu"}
