@@ -57,8 +57,8 @@ def _evaluate(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Arra
     xp = model.backend.xp
     total, correct = 0.0, 0
     m = X.shape[0]
-    mass = float(m) if w is None else float(xp.sum(w))
-    n = n if n is not None else m if w is None else mass
+    mass = _size(model, m, w)
+    n = n if n is not None else mass
     for s in range(0, m, batch_size):
         e = min(s + batch_size, m)  # slices past the end are not in the standard
         Xb, Yb = X[s:e, :], Y[s:e, :]
@@ -252,7 +252,7 @@ def _held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | N
         X_val, Y_val = model.prepare(*validation_data[:2])
         w_val = model.example_weights(validation_data[2], X_val.shape[0]) \
             if len(validation_data) == 3 and validation_data[2] is not None else None
-        return X, Y, w, _Validation(X_val, Y_val, _size(model, X, w), w_val)
+        return X, Y, w, _Validation(X_val, Y_val, _size(model, X.shape[0], w), w_val)
     if validation_split == 0.0:
         return X, Y, w, None
     n_all = X.shape[0]
@@ -262,13 +262,14 @@ def _held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | N
     cut = n_all - n_val
     w_fit, w_val = (None, None) if w is None else (w[:cut, :], w[cut:, :])
     X_fit, Y_fit = X[:cut, :], Y[:cut, :]
-    held = _Validation(X[cut:, :], Y[cut:, :], _size(model, X_fit, w_fit), w_val)
+    held = _Validation(X[cut:, :], Y[cut:, :], _size(model, cut, w_fit), w_val)
     return X_fit, Y_fit, w_fit, held
 
 
-def _size(model: Model, X: Array, w: Array) -> Any:
-    """The training set's size in the L2 term: its rows, or its examples' total weight."""
-    return X.shape[0] if w is None else float(model.backend.xp.sum(w))
+def _size(model: Model, m: int, w: Array) -> Any:
+    """The size of a set of ``m`` rows, as the L2 term and the means count it: ``m``, or with
+    the examples' weights ``w`` (a column) their total."""
+    return m if w is None else float(model.backend.xp.sum(w))
 
 
 @dataclass
@@ -366,7 +367,7 @@ class _EpochFigures:
         self.model, self.comm, self.n, self.batch_size = model, comm, n, batch_size
         self.sizes = [e - s for s, e in batch_bounds(n, batch_size)]
         self.w = None if w is None else w[:, 0]
-        self.mass = float(n) if w is None else float(model.backend.xp.sum(w))
+        self.mass = _size(model, n, w)
         self.weights: Array = None
         self.costs: list[Array] = []
         self.hits: list[Array] = []
