@@ -148,9 +148,9 @@ def test_checkpoint_flag_alone_checkpoints_every_epoch(tmp_path, capsys):
     code, _, err = run(capsys, "train", "--dataset", "xor", "--epochs", "3", "--checkpoint",
                        str(ck), "--backend", "numpy", "--quiet")
     assert code == 0, err
-    from xpnet import network
+    from xpnet import loading
 
-    assert network.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3
+    assert loading.load_with_state(ck, backend="numpy")[1]["epochs_done"] == 3
 
 
 def test_resume_continues_on_the_checkpoints_dataset(tmp_path, capsys, monkeypatch):
@@ -239,7 +239,7 @@ def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kin
     cls = {"cupy": backend_module.CupyBackend, "numpy": backend_module.NumpyBackend}[library]
     resolved = cls(None, None, None)   # what "auto" resolved to: the class decides
     monkeypatch.setattr(cli, "resolve", lambda backend, device=None: resolved)
-    monkeypatch.setattr(backend_module, "gpu_count", lambda: 4)
+    monkeypatch.setattr(backend_module.cupy_backend, "gpu_count", lambda: 4)
     monkeypatch.setattr(comm, "get", lambda k: picked.append(k) or Ranks())
     args = cli.build_parser().parse_args(["train", "--distributed"])
     assert args.backend == "auto"

@@ -179,7 +179,7 @@ def test_a_dead_rank_stops_the_others(tmp_path):
     r = mpirun(2, HERE / "mpi" / "equivalence.py", tmp_path / "out.npz", "--epochs", "200",
                "--die-rank", "1", "--die-epoch", "2", "--checkpoint", ck, timeout=60)
     assert r.returncode != 0
-    net, state, _ = xpnet.network.load_with_state(ck, backend="numpy")
+    net, state, _ = xpnet.loading.load_with_state(ck, backend="numpy")
     assert state["epochs_done"] >= 1
 
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import xpnet
-from xpnet import network
+from xpnet import loading
 
 posix_only = pytest.mark.skipif(os.name != "posix", reason="needs POSIX signals")
 
@@ -50,7 +50,7 @@ def parts(ck):
 
 
 def epochs_done(ck):
-    _, state, _ = network.load_with_state(ck, backend="numpy")
+    _, state, _ = loading.load_with_state(ck, backend="numpy")
     return state["epochs_done"]
 
 
@@ -83,7 +83,7 @@ def test_sigkill_during_and_between_checkpoint_writes(tmp_path):
             assert wait_for(lambda: ck.exists())
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-        net, state, arrays = network.load_with_state(ck, backend="numpy")   # intact and loadable
+        net, state, arrays = loading.load_with_state(ck, backend="numpy")   # intact and loadable
         assert all(np.all(np.isfinite(xpnet.backend.to_numpy(p))) for p in net.parameters())
         seen.append(state["epochs_done"])
     assert seen == sorted(seen) and seen[-1] >= 1
@@ -117,7 +117,7 @@ def test_a_signal_stops_cleanly_and_saves(tmp_path, sig, status):
     assert f"interrupted ({sig.name})" in err and "Traceback" not in err
     assert f"to continue: xpnet train --resume {ck}" in err
     assert epochs_done(ck) >= 1
-    assert network.load(model, backend="numpy").n_inputs == 2
+    assert loading.load(model, backend="numpy").n_inputs == 2
 
 
 # ------------------------------------------------------------------ readers on random bytes

@@ -127,6 +127,7 @@ def test_no_function_is_longer_than_80_lines():
 def test_the_engine_imports_no_concrete_model():
     """The loop, the step, gradient checking, the callbacks and the benchmark see a model only
     through xpnet.model.Model."""
-    for name in ("train", "step", "gradcheck", "bench", "callbacks", "io"):
+    for name in ("train", "evaluation", "checkpoints", "stopping", "step", "gradcheck", "bench",
+                 "callbacks", "io"):
         deps = imports(SRC / f"{name}.py")
         assert "xpnet.network" not in deps, f"{name}.py imports xpnet.network"

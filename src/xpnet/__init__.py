@@ -17,14 +17,16 @@ from . import (  # noqa: E402
 )
 from .backend import Backend, BackendError, resolve  # noqa: E402
 from .callbacks import Callback, EarlyStopping, History  # noqa: E402
+from .cross_validation import cross_validate  # noqa: E402
 from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
 from .io import save  # noqa: E402
 from .layers import Dense, Dropout  # noqa: E402
-from .network import Network, load  # noqa: E402
+from .loading import load  # noqa: E402
+from .network import Network  # noqa: E402
 from .optim import SGD, Adam  # noqa: E402
 from .preprocess import Scaler  # noqa: E402
-from .train import cross_validate, evaluate, fit  # noqa: E402
+from .train import evaluate, fit  # noqa: E402
 
 __all__ = [
     "Adam", "Backend", "BackendError", "Callback", "DataError", "Dense", "Dropout", "EarlyStopping",

@@ -406,7 +406,7 @@ class _Plan:
 
 
 def _cross_validation(opts: argparse.Namespace, plan: _Plan, ds: datasets.Dataset) -> int:
-    from .train import cross_validate
+    from .cross_validation import cross_validate
 
     _say(opts, f"{opts.cv}-fold cross-validation of {plan.network()!r} on {ds!r}")
     t0 = time.perf_counter()
@@ -455,7 +455,7 @@ def _training_data(opts: argparse.Namespace, ds: datasets.Dataset, n_train: int,
 def _model(opts: argparse.Namespace, plan: _Plan, ds: datasets.Dataset, ck: Any,
            X_train: Any) -> Any:
     """A new network with its input scaling fitted on the training rows, or the checkpoint's."""
-    from .network import from_contents
+    from .loading import from_contents
     from .preprocess import Scaler
 
     if ck is not None:
@@ -568,10 +568,10 @@ def _write_metrics(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """``xpnet evaluate``: score a model on a dataset's test rows: its own test set, or the rows
     the model's training held out (the split it records), or else all rows, saying which."""
-    from . import network
+    from . import loading
     from .metrics import accuracy, confusion_matrix, report
 
-    net = network.load(args.model, backend=args.backend, device=args.device)
+    net = loading.load(args.model, backend=args.backend, device=args.device)
     X, y, which = _rows_to_score(args, net)
     X = _prepare(net, X, args.model)
     if not net.is_classifier:
@@ -653,9 +653,9 @@ def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from . import network
+    from . import loading
 
-    net = network.load(args.model, backend=args.backend, device=args.device)
+    net = loading.load(args.model, backend=args.backend, device=args.device)
     X = _prepare(net, _read_inputs(args.input, net.n_inputs), args.model)
     if not net.is_classifier:   # regression: the values
         values = to_numpy(net.forward(X))
@@ -678,12 +678,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from . import network
+    from . import loading
 
     out = Path(args.out)
     if out.suffix not in (".onnx", ".safetensors", ".npz"):
         raise UsageError(f"{out}: name the output .onnx, .safetensors or .npz")
-    net = network.load(args.model, backend="numpy")
+    net = loading.load(args.model, backend="numpy")
     try:
         if out.suffix == ".onnx":
             from .export import IR_VERSION, OPSET

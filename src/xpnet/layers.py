@@ -170,3 +170,47 @@ def from_config(cfg: dict[str, Any]) -> Dense | Dropout:
     if kind == "Dropout":
         return Dropout(cfg["rate"])
     raise ValueError(f"unknown layer type {kind!r} in model config")
+
+
+Layer = Dense | Dropout
+
+
+def stack(
+    spec: list[int] | list[Layer], hidden: str, output: str, init: str | None,
+    bias_init: str, dropout: float,
+) -> list[Layer]:
+    """The layers a :class:`xpnet.Network` is built from: ``spec`` a list of sizes (Dense layers
+    with ``hidden`` activations, an ``output`` activation on the last, and a Dropout of rate
+    ``dropout`` after each hidden layer when it is set), or a list of layer objects, checked to
+    fit one another and to end in a Dense layer."""
+    if not isinstance(spec, (list, tuple)) or len(spec) == 0:
+        raise TypeError("layers must be a non-empty list of sizes or of layer objects")
+    if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in spec):
+        activations.get(hidden)  # a typo fails even where no hidden layer uses the name
+        sizes = [int(s) for s in spec]   # type: ignore[arg-type]
+        if len(sizes) < 2:
+            raise ValueError("a list of sizes needs at least an input and an output size")
+        layers: list[Layer] = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            is_output = i == len(sizes) - 2
+            layers.append(Dense(a, b, output if is_output else hidden, init, bias_init))
+            if dropout and not is_output:
+                layers.append(Dropout(dropout))
+        return layers
+    layers = []
+    for layer in spec:
+        if not isinstance(layer, (Dense, Dropout)):
+            raise TypeError(f"layers must be all sizes or all layer objects; got {layer!r}")
+        layers.append(layer)
+    if not isinstance(layers[-1], Dense):
+        raise ValueError("the last layer must be Dense (it defines the outputs)")
+    prev = None
+    for layer in layers:
+        if isinstance(layer, Dense):
+            if prev is not None and layer.fan_in != prev.fan_out:
+                raise ValueError(
+                    f"{layer!r} takes {layer.fan_in} inputs but the layer before it has "
+                    f"{prev.fan_out} outputs"
+                )
+            prev = layer
+    return layers

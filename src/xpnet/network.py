@@ -13,18 +13,15 @@ The array namespace is resolved once, when the network is built, and passed down
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import array_api_extra as xpx
 import numpy as np
 
-from . import activations, export, io, losses, optim, train
-from .backend import Backend, BackendError, on_its_device, resolve, to_numpy
-from .errors import ModelFileError
-from .layers import Dense, Dropout, from_config
+from . import evaluation, export, io, losses, optim, train
+from .backend import Backend, on_its_device, resolve, to_numpy
+from .layers import Dense, Dropout, from_config, stack
 from .sparse_rows import SparseRows, is_sparse, stays_sparse
 
 Array = Any
@@ -69,7 +66,7 @@ class Network:
         if not self.l2 >= 0.0:
             raise ValueError(f"l2 must be >= 0, not {l2}")
         self.seed = seed
-        self.layers: list[Layer] = _make_layers(layers, hidden, output, init, bias_init, dropout)
+        self.layers: list[Layer] = stack(layers, hidden, output, init, bias_init, dropout)
         self.rng = self.backend.generator(seed)
         # What the model file keeps beside the parameters (set by the fit loop or the CLI):
         self.preprocessing: Any = None      # a fitted xpnet.preprocess.Scaler, applied by users
@@ -386,8 +383,8 @@ class Network:
     def evaluate(self, X: Any, y: Any, batch_size: int = 4096, n: Any = None,
                  sample_weight: Any = None) -> dict[str, float]:
         """Cost and accuracy over (X, y) in inference mode (weighted means with
-        ``sample_weight``); see :func:`xpnet.train.evaluate`."""
-        return train.evaluate(self, X, y, batch_size=batch_size, n=n,
+        ``sample_weight``); see :func:`xpnet.evaluation.evaluate`."""
+        return evaluation.evaluate(self, X, y, batch_size=batch_size, n=n,
                               sample_weight=sample_weight)
 
     # ------------------------------------------------------------------ copies
@@ -450,95 +447,3 @@ class Network:
         sizes = [self.n_inputs] + [d.fan_out for d in self.dense_layers]
         return (f"<Network {'-'.join(map(str, sizes))} {self.backend.name} "
                 f"{self.dtype_name} loss={self.loss.name}>")
-
-
-def _make_layers(
-    spec: list[int] | list[Layer], hidden: str, output: str, init: str | None,
-    bias_init: str, dropout: float,
-) -> list[Layer]:
-    if not isinstance(spec, (list, tuple)) or len(spec) == 0:
-        raise TypeError("layers must be a non-empty list of sizes or of layer objects")
-    if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in spec):
-        activations.get(hidden)  # a typo fails even where no hidden layer uses the name
-        sizes = [int(s) for s in spec]   # type: ignore[arg-type]
-        if len(sizes) < 2:
-            raise ValueError("a list of sizes needs at least an input and an output size")
-        layers: list[Layer] = []
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            is_output = i == len(sizes) - 2
-            layers.append(Dense(a, b, output if is_output else hidden, init, bias_init))
-            if dropout and not is_output:
-                layers.append(Dropout(dropout))
-        return layers
-    layers = []
-    for layer in spec:
-        if not isinstance(layer, (Dense, Dropout)):
-            raise TypeError(f"layers must be all sizes or all layer objects; got {layer!r}")
-        layers.append(layer)
-    if not isinstance(layers[-1], Dense):
-        raise ValueError("the last layer must be Dense (it defines the outputs)")
-    prev = None
-    for layer in layers:
-        if isinstance(layer, Dense):
-            if prev is not None and layer.fan_in != prev.fan_out:
-                raise ValueError(
-                    f"{layer!r} takes {layer.fan_in} inputs but the layer before it has "
-                    f"{prev.fan_out} outputs"
-                )
-            prev = layer
-    return layers
-
-
-# --------------------------------------------------------------------- networks from files
-def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-         dtype: str | None = None) -> Network:
-    """A network saved by :func:`xpnet.io.save` (``.npz`` or ``.safetensors``, told apart by
-    content), on any backend/device, in its saved dtype or ``dtype``."""
-    return load_with_state(path, backend, device, dtype)[0]
-
-
-def load_with_state(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-                    dtype: str | None = None
-                    ) -> tuple[Network, dict[str, Any] | None, dict[str, Any]]:
-    """Like :func:`load`, also returning the training state and the extra arrays."""
-    net, header, arrays = _load(path, backend, device, dtype)
-    return net, header.get("training"), arrays
-
-
-def load_with_header(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-                     dtype: str | None = None) -> tuple[Network, dict[str, Any]]:
-    """Like :func:`load`, also returning the file's header (its ``estimator`` record, say)."""
-    net, header, _ = _load(path, backend, device, dtype)
-    return net, header
-
-
-def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
-          ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
-    header, arrays, shown = io.read_any(path)
-    return from_contents(path, header, arrays, shown, backend, device, dtype), header, arrays
-
-
-def from_contents(path: str | Path, header: dict[str, Any], arrays: dict[str, Any],
-                  shown: dict[str, str], backend: str | Backend = "auto", device: Any = None,
-                  dtype: str | None = None) -> Network:
-    """The network a file's contents describe (:func:`xpnet.io.read_any`'s header, arrays and
-    shown names), for a caller that has read the file already (a resumed run)."""
-    from .preprocess import Scaler
-
-    try:
-        net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
-    except BackendError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
-        raise ModelFileError(f"{path}: invalid architecture in model header ({exc})") from None
-    net.set_parameters(io.parameters(path, arrays, shown, net.parameters()))
-    try:
-        if header.get("preprocessing"):
-            net.preprocessing = Scaler.from_config(header["preprocessing"])
-        names = header.get("class_names")
-        net.class_names = [str(n) for n in names] if names is not None else None
-        record = header.get("training_data")
-        net.training_data = dict(record) if isinstance(record, dict) else None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: invalid preprocessing or class names ({exc})") from None
-    return net

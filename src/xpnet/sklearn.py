@@ -910,7 +910,7 @@ class MLPRegressor(RegressorMixin, _MLP):
 def load(path: str | Path, backend: str = "auto", device: Any = None) -> _MLP:
     """An estimator saved with :meth:`MLPClassifier.save` or :meth:`MLPRegressor.save`."""
     from .errors import ModelFileError
-    from .network import load_with_header
+    from .loading import load_with_header
 
     net, header = load_with_header(path, backend=backend, device=device)
     record = header.get("estimator")
