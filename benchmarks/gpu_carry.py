@@ -24,6 +24,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_check import carried_mpich  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 WHEELS = ROOT / ".whl"
 DATA = ROOT / ".gpudata"
@@ -79,13 +82,16 @@ def check() -> int:
                "--no-compile", "--ignore-installed"]
         subprocess.run([*pip, "--target", str(site), *TARGET, *map(str, rest)], check=True)
         # MPICH's library and mpiexec are data files: --target drops them, --prefix keeps them
+        # (under PREFIX/local/ with a Debian system Python: gpu_check finds them either way)
         subprocess.run([*pip, "--prefix", str(prefix), *map(str, mpich)], check=True)
         installed = sorted(p.name for p in site.glob("*.dist-info"))
-        for needed_file in ("lib/libmpi.so.12", "bin/mpiexec"):
-            if not (prefix / needed_file).exists():
-                print(f"the MPICH wheel installs no {needed_file}", file=sys.stderr)
-                return 1
-        installed.append("mpich (lib/libmpi.so.12, bin/mpiexec)")
+        found = carried_mpich(prefix)
+        if found is None:
+            print(f"the MPICH wheel installs no bin/mpiexec and lib/libmpi.so.12 under {prefix}",
+                  file=sys.stderr)
+            return 1
+        installed.append(f"mpich ({found[1].relative_to(prefix)}, "
+                         f"{(found[0] / 'mpiexec').relative_to(prefix)})")
     data = {f"{DATA.name}/{p.relative_to(DATA)}" for p in DATA.rglob("*") if p.is_file()}
     needed = {f"{DATA.name}/mnist/{n}-ubyte.gz" for n in (
         "train-images-idx3", "train-labels-idx1", "t10k-images-idx3", "t10k-labels-idx1")}

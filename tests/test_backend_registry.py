@@ -59,3 +59,38 @@ def test_each_library_holds_its_own_arrays_only():
         claims = [other for other, cls in REGISTRY.items() if cls.holds(x)]
         assert claims == [name], (name, claims)
         assert to_numpy(x).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("value,shown", [("0", "off"), ("1", "on"), ("2", "on"), ("", "off"),
+                                         ("yes", "off")])
+def test_the_tf32_variable_allows_it_for_any_integer_above_zero(monkeypatch, value, shown):
+    """CuPy takes any integer above 0 in CUPY_TF32 as TF32 allowed, and so does its backend."""
+    from xpnet.backend import CupyBackend
+
+    monkeypatch.setenv("CUPY_TF32", value)
+    assert CupyBackend(None, None, None).tf32() == shown
+
+
+def test_torch_reports_tf32_from_the_new_precision_api():
+    """After the new ``fp32_precision`` API has set a value, reading the legacy ``allow_tf32``
+    raises in PyTorch; the backend reads the new settings first (a CUDA backend is built by
+    hand: the flags are the same on a CPU build)."""
+    torch = pytest.importorskip("torch")
+    from array_api_compat import torch as xp
+
+    from xpnet.backend import TorchBackend
+
+    matmul = torch.backends.cuda.matmul
+    if not hasattr(matmul, "fp32_precision"):
+        pytest.skip("this PyTorch predates the fp32_precision API")
+    be = TorchBackend(xp, torch.device("cuda", 0), torch)
+    before = matmul.fp32_precision
+    try:
+        matmul.fp32_precision = "ieee"
+        assert be.tf32() == "off"
+        matmul.fp32_precision = "tf32"
+        assert be.tf32() == "on"
+        with pytest.raises(RuntimeError, match="legacy and new"):
+            _ = matmul.allow_tf32   # what the backend must not read
+    finally:
+        matmul.fp32_precision = before

@@ -240,7 +240,7 @@ def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kin
     resolved = cls(None, None, None)   # what "auto" resolved to: the class decides
     monkeypatch.setattr(cli, "resolve", lambda backend, device=None: resolved)
     monkeypatch.setattr(backend_module.cupy_backend, "gpu_count", lambda: 4)
-    monkeypatch.setattr(comm, "get", lambda k: picked.append(k) or Ranks())
+    monkeypatch.setattr(comm, "get", lambda k, device=None: picked.append(k) or Ranks())
     args = cli.build_parser().parse_args(["train", "--distributed"])
     assert args.backend == "auto"
     _, device = cli._communicator(args)

@@ -210,26 +210,31 @@ def test_mpi4py_without_an_mpi_library_is_one_line(monkeypatch):
     assert "\n" not in str(info.value) and 'pip install "xpnet[mpi]"' in str(info.value)
 
 
-def fake_cupyx(monkeypatch, stopped):
+def fake_cupyx(monkeypatch, stopped, refuse=False):
     """cupyx.distributed as seen from xpnet: a communicator whose rank-0 rendezvous server
-    records when it is stopped."""
+    records when it is stopped, and whose NCCL refuses to start when ``refuse``."""
     import types
 
-    class Server:
+    class NCCLBackend:
+        def __init__(self, n_devices, rank, host="127.0.0.1", port=13333):
+            self.rank = rank
+            if refuse:
+                raise RuntimeError("NCCL_ERROR_INVALID_USAGE: invalid usage\nDuplicate GPU")
+
         def stop(self):
             stopped.append(True)
 
-    class Group:
-        _store = Server()
-
     distributed = types.ModuleType("cupyx.distributed")
-    distributed.init_process_group = lambda size, rank, backend: Group()
+    distributed.NCCLBackend = NCCLBackend
     cupyx = types.ModuleType("cupyx")
     cupyx.distributed = distributed
     monkeypatch.setitem(sys.modules, "cupyx", cupyx)
     monkeypatch.setitem(sys.modules, "cupyx.distributed", distributed)
     monkeypatch.setattr(comm, "gpu_count", lambda: 1)
-    monkeypatch.setattr(comm, "resolve", lambda name, device: xpnet.resolve("numpy"))
+    devices = []
+    monkeypatch.setattr(comm, "resolve",
+                        lambda name, device: devices.append(device) or xpnet.resolve("numpy"))
+    return devices
 
 
 def test_nccl_stops_its_rendezvous_server_at_exit_and_on_abort(monkeypatch):
@@ -247,3 +252,44 @@ def test_nccl_stops_its_rendezvous_server_at_exit_and_on_abort(monkeypatch):
     monkeypatch.setattr(comm.os, "_exit", exited.append)
     again.abort(1)                             # ... and before an abort
     assert stopped == [True, True] and exited == [1]
+
+
+def test_nccl_takes_the_device_asked_for(monkeypatch):
+    """--device reaches the NCCL communicator; without it each rank takes GPU rank % count."""
+    devices = fake_cupyx(monkeypatch, [])
+    monkeypatch.setattr(comm, "gpu_count", lambda: 4)
+    monkeypatch.setenv("RANK", "5")
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    comm.get("nccl")
+    comm.get("nccl", device="cuda:2")
+    assert devices == [1, "cuda:2"]
+
+
+def test_nccl_refusing_stops_the_server_and_says_so_in_one_line(monkeypatch):
+    stopped = []
+    fake_cupyx(monkeypatch, stopped, refuse=True)
+    with pytest.raises(xpnet.BackendError, match="NCCL refused to start rank 0 of 2") as info:
+        comm.NCCL(rank=0, size=2)
+    assert stopped == [True]
+    assert "\n" not in str(info.value) and "--distributed mpi" in str(info.value)
+
+
+def test_nccl_refusing_under_mpiexec_ends_both_ranks_in_seconds(tmp_path):
+    """Two ranks, NCCL refusing as it does for two ranks on one GPU, rank 0's rendezvous
+    server a non-daemon process as cupyx's is: both ranks end with one line each, within
+    seconds, and the server was stopped (it writes its marker only when asked to stop)."""
+    import time
+
+    mpi_or_skip()
+    marker = tmp_path / "server"
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "FAKE_NCCL_MARKER": str(marker)}
+    t0 = time.monotonic()
+    r = subprocess.run([MPIEXEC, "-n", "2", sys.executable, HERE / "mpi" / "nccl_refusal.py"],
+                       capture_output=True, text=True, timeout=30, env=env)
+    took = time.monotonic() - t0
+    assert r.returncode != 0
+    assert took < 10, f"took {took:.1f} s: {r.stderr}"
+    lines = [ln for ln in r.stderr.splitlines() if "NCCL refused to start" in ln]
+    assert lines and all(ln.startswith("xpnet train: error:") for ln in lines), r.stderr
+    assert "Traceback" not in r.stderr
+    assert marker.read_text() == "stopped"

@@ -32,8 +32,42 @@ def run(out, *args, env=None):
 def test_the_most_valuable_steps_come_first_and_fit_the_budget():
     assert STEPS[:4] == ["environment", "info", "mnist_recipe", "gpu_tests"]
     assert STEPS[-1] == "suite" and "tests" not in STEPS   # CI runs the CPU tests
-    assert sum(s.estimate_s for s in gpu_check.STEPS) <= 540
+    room = gpu_check.BUDGET_S - gpu_check.MIXED_PRECISION_RESERVE_S   # a step still to come
+    assert sum(s.estimate_s for s in gpu_check.STEPS) <= room
     assert all(s.why and s.estimate_s <= s.limit_s for s in gpu_check.STEPS)
+
+
+def test_the_gpu_tests_estimate_rests_on_the_count_collected(data_dir):
+    r = subprocess.run([sys.executable, "-m", "pytest", "tests", "--collect-only", "-q",
+                        "-p", "no:cacheprovider", "--ignore=tests/test_gpu_check.py",
+                        "--continue-on-collection-errors", "-k", "cupy or cuda"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=300)
+    counted = [ln for ln in r.stdout.splitlines() if "tests collected" in ln]
+    assert counted, r.stdout[-2000:]
+    found = int(counted[-1].split("/")[0])
+    assert abs(found - gpu_check.GPU_TEST_CASES) <= 0.1 * found, \
+        f"{found} GPU cases collected: update GPU_TEST_CASES and the gpu_tests estimate"
+    assert str(gpu_check.GPU_TEST_CASES) in gpu_check.BY_NAME["gpu_tests"].why
+
+
+@pytest.mark.parametrize("scheme", ["", "local"])
+def test_the_carried_mpich_is_found_wherever_the_prefix_scheme_put_it(tmp_path, monkeypatch,
+                                                                     scheme):
+    """``pip install --prefix P`` writes P/bin and P/lib, or under a Debian system Python
+    (the posix_local scheme) P/local/bin and P/local/lib; either way the steps' PATH starts
+    with that mpiexec, ahead of the interpreter's folder, and mpi4py is told the library."""
+    base = tmp_path / scheme
+    (base / "bin").mkdir(parents=True)
+    (base / "lib").mkdir()
+    (base / "bin" / "mpiexec").write_text("")
+    (base / "lib" / "libmpi.so.12").write_text("")
+    assert gpu_check.carried_mpich(tmp_path) == (base / "bin", base / "lib" / "libmpi.so.12")
+    monkeypatch.setenv("XPNET_MPI_PREFIX", str(tmp_path))
+    env = gpu_check.child_env()
+    path = env["PATH"].split(os.pathsep)
+    assert path[0] == str(base / "bin") and path[1] == str(Path(sys.executable).parent)
+    assert env["MPI4PY_LIBMPI"] == str(base / "lib" / "libmpi.so.12")
+    assert gpu_check.carried_mpich(tmp_path / "nothing") is None
 
 
 @pytest.mark.slow
@@ -89,6 +123,34 @@ def test_a_hanging_step_is_stopped_its_report_kept_and_the_next_one_runs(tmp_pat
         assert "started" in (out / "info.log").read_text()
     assert json.loads((out / "bench_tf32_off.json").read_text())["status"] == "ok"
     assert "| info | timed out |" in (packed / "summary.md").read_text()
+
+
+def test_a_module_that_cannot_be_imported_leaves_the_other_gpu_tests_running(tmp_path):
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_fine.py").write_text("def test_fit_on_device1():\n    assert True\n")
+    (tests / "test_broken.py").write_text("import a_test_library_not_here\n\n"
+                                          "def test_fit_on_device1():\n    pass\n")
+    out = tmp_path / "out"
+    r = run(out, "--only", "gpu_tests", env={"XPNET_GPU_CHECK_TESTS": str(tests)})
+    record = json.loads((out / "gpu_tests.json").read_text())
+    assert r.returncode == 1 and record["status"] == "failed"
+    assert record["passed"] == 1 and record["errors"] == 1, record
+
+
+def test_a_kind_stopped_at_the_limit_keeps_the_other_kinds_figures(tmp_path):
+    """The distributed step's NCCL launch hangs and is stopped: the MPI figures survive."""
+    env = gpu_check.child_env()
+    if not gpu_check.mpi_status(env).startswith("ok"):
+        pytest.skip(f"MPI cannot run here: {gpu_check.mpi_status(env)}")
+    out = tmp_path / "out"
+    run(out, "--only", "distributed", "--limit", "distributed=40",
+        env={"XPNET_GPU_CHECK_HANG": "distributed-nccl", "XPNET_GPU_CHECK_GRACE": "2",
+             "OPENBLAS_NUM_THREADS": "1"})
+    record = json.loads((out / "distributed.json").read_text())
+    assert record["status"] == "timed out", record
+    assert record["mpi"]["status"] == "ok" and record["mpi"]["test_accuracy"] > 0.5
+    assert record["nccl"]["status"] == "timed out"
 
 
 def test_failing_tests_keep_every_count(tmp_path):

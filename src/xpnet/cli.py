@@ -550,7 +550,7 @@ def _communicator(args: argparse.Namespace) -> tuple[Any, Any]:
         return comm_module.Single(), args.device
     backend = resolve(args.backend, args.device)
     kind = backend.collective if args.distributed == "auto" else args.distributed
-    comm = comm_module.get(kind)
+    comm = comm_module.get(kind, device=args.device)
     device = args.device if args.device is not None else backend.device_for_rank(comm.rank)
     return comm, device
 

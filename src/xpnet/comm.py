@@ -125,11 +125,18 @@ def launcher_rank() -> tuple[int, int] | None:
 
 
 class NCCL(Communicator):
-    """NCCL through ``cupyx.distributed``: one process per GPU, CuPy arrays reduced on the GPU."""
+    """NCCL through ``cupyx.distributed``: one process per GPU, CuPy arrays reduced on the GPU.
+
+    ``device`` is the GPU this rank uses (by default GPU ``rank % count`` of its host). Rank 0
+    runs cupyx's rendezvous server, a process that loops until it is stopped and would keep
+    the program from exiting: it is stopped (cupyx's public ``stop``) at exit, before an abort,
+    and when NCCL refuses to start (two ranks on one GPU, say), which is then one
+    :class:`BackendError` line on every rank instead of a hang.
+    """
 
     name = "nccl"
 
-    def __init__(self, rank: int | None = None, size: int | None = None):
+    def __init__(self, rank: int | None = None, size: int | None = None, device: Any = None):
         try:
             import cupyx.distributed
         except ImportError as exc:
@@ -147,21 +154,20 @@ class NCCL(Communicator):
         n_local = gpu_count()
         if n_local == 0:
             raise BackendError("NCCL needs a CUDA device, and this machine has none")
-        # one GPU per process, round-robin over the GPUs of each host
-        self.backend = resolve("cupy", rank % n_local)
+        # one GPU per process: the one asked for, else round-robin over the host's GPUs
+        self.backend = resolve("cupy", rank % n_local if device is None else device)
         self.backend.make_current()
-        self.comm = cupyx.distributed.init_process_group(size, rank, backend="nccl")
-        # rank 0 runs the rendezvous server, a process that loops until it is stopped (cupyx
-        # keeps it as the communicator's _store; no public name reaches it)
-        self.rendezvous = getattr(self.comm, "_store", None)
+        self.comm = start_process_group(cupyx.distributed, size, rank,
+                                        self.backend.device_name)
+        self.stopped = False
         atexit.register(self.close)
 
     def close(self) -> None:
-        """Stop rank 0's rendezvous server, which would otherwise keep the process from
-        exiting (at exit, and before an abort); calling it again does nothing."""
-        server, self.rendezvous = self.rendezvous, None
-        if server is not None:
-            server.stop()
+        """Stop rank 0's rendezvous server (at exit, and before an abort); calling it again
+        does nothing."""
+        if not self.stopped:
+            self.stopped = True
+            self.comm.stop()
 
     def allreduce_sum(self, backend: Backend, buf: Array) -> Array:
         out = backend.xp.empty_like(buf)
@@ -184,8 +190,42 @@ class NCCL(Communicator):
         os._exit(code)   # NCCL has no global abort; the launcher ends the other ranks
 
 
-def get(kind: str | Communicator | None) -> Communicator:
-    """A communicator: ``None``/``"single"``, ``"mpi"``, ``"nccl"``, or an instance as is."""
+def start_process_group(distributed: Any, size: int, rank: int, where: str) -> Any:
+    """``cupyx.distributed``'s NCCL communicator for ``rank`` of ``size``, with the rendezvous
+    from ``CUPYX_DISTRIBUTED_HOST``/``CUPYX_DISTRIBUTED_PORT`` as ``init_process_group`` reads
+    them. Rank 0 starts the rendezvous server before NCCL starts; when NCCL then refuses, the
+    server is stopped through the communicator's public ``stop`` and the refusal becomes one
+    :class:`BackendError` line (``where`` names this rank's device in it)."""
+
+    class Stoppable(distributed.NCCLBackend):   # keeps a half-made communicator to stop
+        def __init__(self, *args: Any, **kwargs: Any):
+            try:
+                super().__init__(*args, **kwargs)
+            except BaseException:
+                try:
+                    self.stop()
+                except Exception:   # it failed before rank 0's server existed
+                    pass
+                raise
+
+    rendezvous: dict[str, Any] = {}
+    if os.environ.get("CUPYX_DISTRIBUTED_HOST"):
+        rendezvous["host"] = os.environ["CUPYX_DISTRIBUTED_HOST"]
+    if os.environ.get("CUPYX_DISTRIBUTED_PORT"):
+        rendezvous["port"] = int(os.environ["CUPYX_DISTRIBUTED_PORT"])
+    try:
+        return Stoppable(size, rank, **rendezvous)
+    except RuntimeError as exc:   # cupy's NcclError, or "NCCL is not available"
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendError(
+            f"NCCL refused to start rank {rank} of {size} on {where} ({first}); NCCL takes "
+            "one GPU per rank: give each rank its own GPU (--device, or as many GPUs as ranks), "
+            "or use --distributed mpi") from None
+
+
+def get(kind: str | Communicator | None, device: Any = None) -> Communicator:
+    """A communicator: ``None``/``"single"``, ``"mpi"``, ``"nccl"`` (on GPU ``device``, by
+    default the rank's own), or an instance as is."""
     if isinstance(kind, Communicator):
         return kind
     if kind in (None, "single", "none"):
@@ -193,7 +233,7 @@ def get(kind: str | Communicator | None) -> Communicator:
     if kind == "mpi":
         return MPI()
     if kind == "nccl":
-        return NCCL()
+        return NCCL(device=device)
     raise ValueError(f"unknown communicator {kind!r}; valid: single, mpi, nccl")
 
 

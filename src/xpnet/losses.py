@@ -27,6 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import array_api_compat
+
 Array = Any
 
 
@@ -77,13 +79,13 @@ def _mse_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
 
 def _bce_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     eps = _eps(xp, A)
-    P = xp.clip(A, eps, 1.0 - eps)
+    P = clip(xp, A, eps, 1.0 - eps)
     return -mean(xp, Y * xp.log(P) + (1.0 - Y) * xp.log1p(-P), s)
 
 
 def _bce_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
     eps = _eps(xp, A)
-    P = xp.clip(A, eps, 1.0 - eps)
+    P = clip(xp, A, eps, 1.0 - eps)
     return share((P - Y) / (P * (1.0 - P)), s)
 
 
@@ -100,12 +102,12 @@ def _bce_from_logits(xp: Any, Z: Array, Y: Array, error: bool, s: Array | None =
 
 
 def _ce_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
-    P = xp.clip(A, _eps(xp, A), 1.0)
+    P = clip(xp, A, _eps(xp, A), 1.0)
     return -mean(xp, Y * xp.log(P), s)
 
 
 def _ce_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
-    P = xp.clip(A, _eps(xp, A), 1.0)
+    P = clip(xp, A, _eps(xp, A), 1.0)
     return share(-Y / P, s)
 
 
@@ -127,18 +129,27 @@ def _ce_from_logits(xp: Any, Z: Array, Y: Array, error: bool, s: Array | None = 
     return C, E
 
 
+def clip(xp: Any, A: Array, low: float, high: float | None = None) -> Array:
+    """``min(max(A, low), high)`` element-wise (NaN stays NaN), as ``xp.clip`` computes it:
+    two element-wise kernels on every library, where array-api-compat's CuPy ``clip`` indexes
+    with boolean masks, which waits on the GPU for their sizes."""
+    bound = lambda v: xp.asarray(v, dtype=A.dtype, device=array_api_compat.device(A))  # noqa: E731
+    P = xp.maximum(A, bound(low))
+    return P if high is None else xp.minimum(P, bound(high))
+
+
 def _y_ln_y(xp: Any, Y: Array) -> Array:
     """``y ln y``, 0 where y = 0 (its limit), never evaluating ``ln 0``."""
     return Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
 
 
 def _poisson_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
-    P = xp.clip(A, float(xp.finfo(A.dtype).smallest_normal), None)
+    P = clip(xp, A, float(xp.finfo(A.dtype).smallest_normal))
     return mean(xp, _y_ln_y(xp, Y) - Y * xp.log(P) - Y + P, s)
 
 
 def _poisson_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
-    P = xp.clip(A, float(xp.finfo(A.dtype).smallest_normal), None)
+    P = clip(xp, A, float(xp.finfo(A.dtype).smallest_normal))
     return share(1.0 - Y / P, s)
 
 

@@ -168,6 +168,7 @@ class Network:
         """Targets as float rows (n, n_outputs): one-hot from integer labels (n,), a column
         from (n,) floats or labels when there is one output, else (n, k) as given."""
         xp, k = self.xp, self.n_outputs
+        host = None   # the labels as given on the host, when they were: checked there, free
         if not self.backend.owns(Y) or isinstance(Y, np.ndarray):
             # float targets cross to the device in the network's dtype
             Y = np.asarray(to_numpy(Y))
@@ -176,6 +177,7 @@ class Network:
                     f"Y must hold numbers: integer class labels 0..{k - 1} or float targets, "
                     f"not {Y.dtype} values; map the labels to integers first (or use "
                     "xpnet.sklearn.MLPClassifier, which takes labels of any kind)")
+            host = Y
             Y = self.backend.asarray(Y, self.dtype if Y.dtype.kind == "f" else None)
         Y = self.backend.asarray(Y)
         if Y.ndim == 0 or Y.shape[0] != n_examples:
@@ -183,7 +185,7 @@ class Network:
             raise ValueError(f"X has {n_examples} examples but Y has {got}")
         integral = xp.isdtype(Y.dtype, ("integral", "bool"))
         if Y.ndim == 1 and integral and k > 1:
-            lo, hi = int(xp.min(Y)), int(xp.max(Y))
+            lo, hi = self._label_range(host, Y)
             if lo < 0 or hi >= k:
                 raise ValueError(
                     f"labels must be integers in [0, {k - 1}] for {k} outputs; found {lo}..{hi}"
@@ -197,6 +199,14 @@ class Network:
                 f"Y must be integer labels (n,) or an (n, {k}) array; got shape {tuple(Y.shape)}"
             )
         return Y
+
+    def _label_range(self, host: np.ndarray | None, Y: Array) -> tuple[int, int]:
+        """The smallest and largest label: from the host copy when the labels came from
+        the host (no device read), else in one read of both from the device."""
+        if host is not None and host.size:
+            return int(host.min()), int(host.max())
+        lo_hi = to_numpy(self.xp.stack([self.xp.min(Y), self.xp.max(Y)]))
+        return int(lo_hi[0]), int(lo_hi[1])
 
     def prepare(self, X: Any, y: Any) -> tuple[Array, Array]:
         """Inputs and targets on the device, checked (:meth:`inputs`, :meth:`targets`)."""

@@ -772,7 +772,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         if self.out_activation_ != "logistic":
             return A
         info = xp.finfo(A.dtype)
-        A = xp.clip(A, float(info.smallest_normal), 1.0 - float(info.eps) / 2)
+        A = losses.clip(xp, A, float(info.smallest_normal), 1.0 - float(info.eps) / 2)
         if A.shape[1] == 1 and not getattr(self, "_multilabel", False):
             A = xp.concat([1.0 - A, A], axis=1)
         return A

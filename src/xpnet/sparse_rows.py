@@ -11,7 +11,9 @@ Each batch reaches the first layer in one of two forms:
   rather than the features;
 * otherwise (denser matrices, a GPU backend, array-api-strict, input dropout), densified and
   moved to the device: one host-to-device copy per step, which dense inputs avoid by moving
-  once per fit (on a GPU the batch's indices also come back to the host), and then the BLAS.
+  once per fit, and then the BLAS. The epoch's order stays on the host for sparse rows
+  (:meth:`xpnet.step.TrainingStep.epoch_order`), so no batch's indices are read back from a
+  GPU; they go to the device with the batch.
 
 A training step gathers its batch with :meth:`SparseRows.take`; evaluation and prediction take
 one chunk of rows at a time (:meth:`SparseRows.rows`).
@@ -75,7 +77,8 @@ class SparseRows:
         return self.matrix if self.direct else self.dense()
 
     def take(self, idx: Array) -> Array:
-        """The rows ``idx`` (indices on the device) as the first layer takes them."""
+        """The rows ``idx`` (host indices; device ones are copied back) as the first layer
+        takes them."""
         host = np.asarray(to_numpy(idx), dtype=np.int64)
         block = self.matrix[host]
         return block if self.direct else self.backend.asarray(block.toarray(), self.dtype)

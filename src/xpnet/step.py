@@ -31,6 +31,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+import numpy as np
+
 from .model import Model
 from .optim import Optimizer, State
 from .sparse_rows import SparseRows
@@ -88,11 +90,26 @@ class TrainingStep:
         #: seconds the first compiled step took (the compilation), once it has run
         self.compile_seconds: float | None = None
 
+    def epoch_order(self, shuffler: Any, n: int, shuffle: bool = True) -> Array:
+        """The order of the ``n`` examples for one epoch (a permutation by ``shuffler``, or
+        ``0..n-1``) where this step gathers with it: on the device, or for sparse rows, which
+        are gathered on the host, a NumPy array (the same order), so that no batch's indices
+        are ever read back from a GPU."""
+        if self.sparse:
+            return shuffler.permutation(n, on_host=True) if shuffle else np.arange(n)
+        be = self.model.backend
+        return shuffler.permutation(n) if shuffle else self.xp.arange(n, device=be.device)
+
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
+        """One step on the batch ``idx`` (indices into the training set, from
+        :meth:`epoch_order`); its cost and, for a classifier, each example's hit."""
         if self.compiled:   # the gather and the hits inside the compiled graph too
             return self._compiled_batch(idx, share)
         xp, take = self.xp, self.take
-        X = self.X.take(idx) if self.sparse else take(xp, self.X, idx)
+        if self.sparse:   # host indices: the rows from the host, the rest with a copy of idx
+            X, idx = self.X.take(idx), self.model.backend.asarray(idx)
+        else:
+            X = take(xp, self.X, idx)
         w = None if self.weights is None else take(xp, self.weights, idx)
         C, out = self.update(X, take(xp, self.Y, idx), share, w)
         if self.labels is None:

@@ -170,11 +170,11 @@ def _one_epoch(model: Model, step: TrainingStep, run: Run, figures: _EpochFigure
                hooks: CallbackList, signals: Signals, epoch: int, shuffle: bool,
                shuffler: Any, comm: Any) -> None:
     """The steps of one epoch over a fresh permutation (epoch counts from 1)."""
-    xp, n = model.backend.xp, figures.n
+    n = figures.n
     run.optimizer.learning_rate = run.base_lr * run.schedule.factor(epoch - 1)
     run.epoch_started = time.perf_counter()
     hooks.on_epoch_begin(model, epoch)
-    order = shuffler.permutation(n) if shuffle else xp.arange(n, device=model.backend.device)
+    order = step.epoch_order(shuffler, n, shuffle)
     for i, (idx, share) in enumerate(batches(order, n, figures.batch_size, comm.rank,
                                              comm.size), start=1):
         C, hits = step(idx, share)
@@ -216,7 +216,8 @@ class _EpochFigures:
         if hits is not None:
             if self.w is not None:
                 xp = self.model.backend.xp
-                hits = xp.astype(hits, self.w.dtype) * xp.take(self.w, idx)
+                on_device = self.model.backend.asarray(idx)   # host indices for sparse rows
+                hits = xp.astype(hits, self.w.dtype) * xp.take(self.w, on_device)
             self.hits.append(hits)
 
     def epoch_logs(self, epoch: int, learning_rate: float) -> dict[str, float]:

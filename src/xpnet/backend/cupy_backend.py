@@ -58,8 +58,11 @@ class CupyBackend(Backend):
         self.device.use()
 
     def tf32(self) -> str:
-        # CuPy reads CUPY_TF32 once, before its first matmul
-        return "on" if os.environ.get("CUPY_TF32", "0") == "1" else "off"
+        # CuPy reads CUPY_TF32 once, before its first matmul, as an integer: > 0 allows TF32
+        try:
+            return "on" if int(os.environ.get("CUPY_TF32", "0")) > 0 else "off"
+        except ValueError:
+            return "off"
 
     def describe(self) -> str:
         props = self.lib.cuda.runtime.getDeviceProperties(self.device.id)

@@ -37,10 +37,11 @@ class Generator:
         self.host = np.random.default_rng(seed)
         self._device_rng: Any = None
 
-    def permutation(self, n: int) -> Any:
-        """A random permutation of ``range(n)``, drawn on the host, as a device index array."""
+    def permutation(self, n: int, on_host: bool = False) -> Any:
+        """A random permutation of ``range(n)``, drawn on the host, as a device index array
+        (or, ``on_host``, the NumPy array itself: the same draw)."""
         perm = self.host.permutation(n)
-        return self.backend.xp.asarray(perm, device=self.backend.device)
+        return perm if on_host else self.backend.xp.asarray(perm, device=self.backend.device)
 
     def uniform(self, shape: tuple[int, ...], dtype: Any) -> Any:
         """Draws from U[0, 1) of the given dtype on the backend's device."""

@@ -52,9 +52,19 @@ class TorchBackend(Backend):
             self.lib.cuda.set_device(self.device)
 
     def tf32(self) -> str:
+        """From PyTorch's ``fp32_precision`` settings (``"tf32"`` on, ``"ieee"`` off, ``"none"``
+        inherited from the level above: CUDA's, then the global one), the legacy
+        ``allow_tf32`` flag only where none is set: once the new API has set one, reading the
+        legacy flag raises ("mix of the legacy and new APIs")."""
         if not self.is_gpu:
             return "n/a"
-        return "on" if self.lib.backends.cuda.matmul.allow_tf32 else "off"
+        backends = self.lib.backends
+        matmul = backends.cuda.matmul
+        for level in (matmul, backends.cuda, backends):
+            precision = getattr(level, "fp32_precision", "none")
+            if precision != "none":
+                return "on" if precision == "tf32" else "off"
+        return "on" if matmul.allow_tf32 else "off"
 
     def describe(self) -> str:
         if self.is_gpu:
