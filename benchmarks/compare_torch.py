@@ -11,7 +11,7 @@ are compared. Every timed epoch ends with the device synchronised. Usage:
     python benchmarks/compare_torch.py --gpu      # xpnet on CuPy, PyTorch on cuda:0
 
 TF32 is off on both sides unless ``--tf32`` (CuPy reads ``CUPY_TF32`` at import; PyTorch's
-``allow_tf32`` flag), and the JSON records which. ``--limit N`` trains on the first N images
+``fp32_precision``, or ``allow_tf32`` before PyTorch 2.9), and the JSON records which. ``--limit N`` trains on the first N images
 (a quick run of the same plumbing).
 """
 
@@ -64,7 +64,11 @@ def run_torch(sizes, batch, epochs, args):
     import torch
 
     device = torch.device(args.torch_device)
-    torch.backends.cuda.matmul.allow_tf32 = args.tf32
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):   # the new API; the legacy flag must not be mixed in
+        matmul.fp32_precision = "tf32" if args.tf32 else "ieee"
+    else:
+        matmul.allow_tf32 = args.tf32
     X, y = load(args.limit)
     Xt, yt = torch.from_numpy(X).to(device), torch.from_numpy(y).to(device)
 
