@@ -11,8 +11,8 @@ are compared. Every timed epoch ends with the device synchronised. Usage:
     python benchmarks/compare_torch.py --gpu      # xpnet on CuPy, PyTorch on cuda:0
 
 TF32 is off on both sides unless ``--tf32`` (CuPy reads ``CUPY_TF32`` at import; PyTorch's
-``fp32_precision``, or ``allow_tf32`` before PyTorch 2.9), and the JSON records which. ``--limit N`` trains on the first N images
-(a quick run of the same plumbing).
+``fp32_precision``, or ``allow_tf32`` before PyTorch 2.9), and the JSON records which.
+``--limit N`` trains on the first N images (a quick run of the same plumbing).
 """
 
 from __future__ import annotations
