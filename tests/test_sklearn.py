@@ -159,11 +159,11 @@ def test_the_stopping_rule_is_scikit_learns():
     ours = MLPClassifier(tol=1e-3, n_iter_no_change=3)
     ours.loss_curve_, ours.n_iter_, ours.t_, ours._n_train = [], 0, 0, 1
     ours.best_loss_, ours._no_improvement_count, ours._validation = np.inf, 0, None
-    from xpnet.sklearn import _Epochs, _ScikitRate
+    from xpnet.sklearn.stochastic import Epochs, ScikitRate
 
-    ours._rate = _ScikitRate()
+    ours._rate = ScikitRate()
 
-    rule = _Epochs(ours._record_epoch)
+    rule = Epochs(ours._record_epoch)
     got = next(e for e, loss in enumerate(losses, start=1)
                if rule.on_epoch_end(None, e, {"loss": loss}))
     assert got == expected == 6

@@ -1,0 +1,63 @@
+"""scikit-learn estimators over xpnet: change one import.
+
+    from xpnet.sklearn import MLPClassifier     # instead of sklearn.neural_network's
+
+:class:`MLPClassifier` and :class:`MLPRegressor` take every parameter of scikit-learn's MLP
+estimators with the same meaning and default, validated by scikit-learn's own constraints
+(its ``InvalidParameterError`` and messages), and follow its training procedure:
+mini-batches of ``min(200, n)`` by default, Adam or SGD, the L2 penalty ``alpha / (2m)
+||W||^2`` of each batch of m rows, ``learning_rate`` (``constant``, ``invscaling`` with
+``power_t``, ``adaptive``) for SGD, stopping once the training loss (or, with
+``early_stopping``, the validation score) has not improved by ``tol`` for ``n_iter_no_change``
+epochs (``np.inf``: never), ``warm_start`` continuing the record (``loss_curve_``, ``t_``);
+or full-batch L-BFGS (``solver="lbfgs"``). ``fit`` and ``partial_fit`` take
+``sample_weight``: each batch's cost is then the weighted mean of its examples' costs, its L2
+term ``alpha / (2 sum w)`` (so weight k is k copies of a row), and early stopping's
+validation score is weighted too. The regressor's ``loss`` is scikit-learn's:
+``"squared_error"`` or ``"poisson"`` (an exp output and half the Poisson deviance).
+xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one), ``dtype``
+(default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
+the classifier's ``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch
+backend).
+
+Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
+predictions come back in the input's library and on its device (the array API convention:
+outputs follow the input's namespace); NumPy in, NumPy out. With ``backend="auto"``, CuPy or
+CUDA PyTorch input trains on its own GPU. Fitted estimators pickle (the network is stored as
+NumPy arrays plus its description and its random state, so training goes on as it would have;
+xpnet's model files never hold pickle) and :meth:`~MLPClassifier.save` / :func:`load` go
+through xpnet model files.
+
+The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
+names one of xpnet's initialisers. Differences from scikit-learn, on purpose: a label
+indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each batch
+(for L-BFGS, each chunk of 4096 rows) taken as it is needed (:mod:`xpnet.sparse_rows`);
+Adam adds epsilon after the bias correction (Kingma and Ba's form; scikit-learn before it);
+the squared-error loss is ``(1/2n) sum ||y - p||^2``, which for several outputs is
+scikit-learn's ``loss_curve_`` times the number of outputs (the gradients are the same);
+sigmoid probabilities are held strictly inside (0, 1); ``loss="poisson"`` refuses negative
+targets (scikit-learn trains on them to a NaN loss); ``coefs_`` and ``intercepts_`` are
+copies (assign the whole list to change them; changing an array in place changes nothing);
+``partial_fit`` trains one epoch whatever ``early_stopping`` says (scikit-learn refuses), and
+early stopping with fewer than 2 validation examples watches the training loss, with a
+warning (scikit-learn refuses); sample weights train in one process.
+
+The package, one idea a module: :mod:`~xpnet.sklearn.estimator` (what both estimators share:
+parameters, the network, fitted attributes, pickling and files), :mod:`~xpnet.sklearn.stochastic`
+(the Adam and SGD fit with scikit-learn's stopping rule), :mod:`~xpnet.sklearn.lbfgs` (the
+full-batch L-BFGS fit), :mod:`~xpnet.sklearn.classifier`, :mod:`~xpnet.sklearn.regressor`,
+:mod:`~xpnet.sklearn.arrays` (inputs and outputs in the caller's array library) and
+:mod:`~xpnet.sklearn.saved` (estimators from model files).
+"""
+
+try:
+    import sklearn  # noqa: F401
+except ImportError as exc:  # only this package needs scikit-learn
+    raise ImportError(f'xpnet.sklearn needs scikit-learn ({exc}): pip install "xpnet[sklearn]"'
+                      ) from None
+
+from .classifier import MLPClassifier  # noqa: E402
+from .regressor import MLPRegressor  # noqa: E402
+from .saved import load  # noqa: E402
+
+__all__ = ["MLPClassifier", "MLPRegressor", "load"]
