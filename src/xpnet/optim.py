@@ -180,6 +180,11 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba 2015): ``m <- b1 m + (1-b1) g``, ``v <- b2 v + (1-b2) g^2``,
     ``W <- W - eta m_hat / (sqrt(v_hat) + eps)`` with the bias corrections
     ``m_hat = m/(1-b1^t)``, ``v_hat = v/(1-b2^t)``.
+
+    ``epsilon_hat=True`` adds ``eps`` before the bias correction instead, the form at the end
+    of the paper's section 2 that scikit-learn's MLP and Keras use:
+    ``W <- W - eta_t m / (sqrt(v) + eps)``, ``eta_t = eta sqrt(1-b2^t) / (1-b1^t)``; that is
+    the update above with ``eps / sqrt(1-b2^t)`` in place of ``eps``.
     """
 
     name = "adam"
@@ -187,26 +192,28 @@ class Adam(Optimizer):
 
     def __init__(
         self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-        eps: float = 1e-8,
+        eps: float = 1e-8, epsilon_hat: bool = False,
     ):
         super().__init__(learning_rate)
         self.beta1 = _check_rate("beta1", beta1, upper=1.0)
         self.beta2 = _check_rate("beta2", beta2, upper=1.0)
         self.eps = _check_rate("eps", eps)
+        self.epsilon_hat = bool(epsilon_hat)
 
     def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
                t: int) -> tuple[dict[str, Array], State]:
         b1, b2, adam, xp = self.beta1, self.beta2, self._kernels().adam_update, self.xp
         step, c2 = self.learning_rate / (1.0 - b1**t), 1.0 - b2**t
+        eps = self.eps / c2**0.5 if self.epsilon_hat else self.eps
         m, v = state["m"], state["v"]
         out = {}
         for k, p in params.items():
-            out[k], m[k], v[k] = adam(xp, p, grads[k], m[k], v[k], b1, b2, step, c2,
-                                      self.eps)
+            out[k], m[k], v[k] = adam(xp, p, grads[k], m[k], v[k], b1, b2, step, c2, eps)
         return out, state
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
+                "epsilon_hat": self.epsilon_hat}
 
 
 NAMES = ("sgd", "momentum", "nesterov", "adam")

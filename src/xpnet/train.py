@@ -65,6 +65,7 @@ def fit(
     compile: bool = False,
     l2_per_batch: bool = False,
     sample_weight: Any = None,
+    stop_on_divergence: bool = True,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent and return its :class:`History`.
 
@@ -90,8 +91,8 @@ def fit(
     (scikit-learn's meaning; the total weight is the L2 term's n, accuracies are weighted, the
     held-out rows keep their weights, ``validation_data`` may be ``(X, y, w)``; one process).
     ``compile=True`` compiles the step whole where the backend can (torch: ``torch.compile``);
-    the compilation's seconds show after epoch 1.
-    """
+    the compilation's seconds show after epoch 1. ``stop_on_divergence=False``: train on
+    through a NaN or infinite cost (as scikit-learn's MLP does)."""
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     user_callbacks, comm = CallbackList(callbacks), comm_module.get(comm)
@@ -108,7 +109,8 @@ def fit(
     saver = None if checkpoint is None or not comm.is_root else Checkpoints(
         checkpoint, checkpoint_every, epochs, run, shuffler,
         {**(notes or {}), "epochs": epochs, "batch_size": batch_size})
-    hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks)
+    hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks,
+                   stop_on_divergence)
     flops = gemm_flops(layer_sizes(model.named_parameters()), batch_size)
     with stopping_cleanly(comm, run.history, shown, checkpoint, model.backend, flops) as signals:
         hooks.on_train_begin(model)
@@ -156,12 +158,13 @@ def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm
 
 def _hooks(model: Model, history: History, figures: _EpochFigures,
            validation: Callback | None, shown: Progress, saver: Callback | None,
-           user: CallbackList) -> CallbackList:
+           user: CallbackList, guarded: bool = True) -> CallbackList:
     """Everything that reacts to steps and epochs, in the order it must run: the divergence
     guard, validation (which adds its figures to the logs), the history, progress, checkpoints
     (before the caller's callbacks, so that an early stop's checkpoint holds the stopping
     epoch's weights), then the caller's callbacks."""
-    guard = DivergenceGuard(len(figures.sizes), not model.backend.reads_are_costly, history)
+    guard = DivergenceGuard(len(figures.sizes), not model.backend.reads_are_costly, history) \
+        if guarded else None
     found = [guard, validation, history, shown, saver]
     return CallbackList([cb for cb in found if cb is not None] + user.callbacks)
 

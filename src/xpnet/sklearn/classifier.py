@@ -65,8 +65,13 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if incremental and not self._multilabel and not np.isin(y_host, self.classes_).all():
             unknown = sorted(set(np.unique(y_host)) - set(self.classes_))
             raise ValueError(f"y has labels {unknown} that are not in classes {self.classes_}")
-        stratify = y_host if self.early_stopping and not self._multilabel else None
-        return X, self._encode(y_host), stratify
+        Y = self._encode(y_host)
+        # as scikit-learn: only a single-output (binary) target stratifies the split, by its
+        # 0/1 column as booleans
+        single = not self._multilabel and len(self.classes_) <= 2
+        stratify = np.asarray(Y, dtype=bool).reshape(-1, 1) if self.early_stopping and single \
+            else None
+        return X, Y, stratify
 
     def _data(self, X: Any, y: Any, reset: bool) -> tuple[Any, np.ndarray]:
         if foreign(X):
@@ -92,9 +97,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self._multilabel:   # independent sigmoid outputs, binary cross-entropy on each
             self._build(X, k, "sigmoid", self.loss or "binary_cross_entropy")
             return
-        if k < 2:
-            raise ValueError(f"The number of classes has to be greater than one; got {k} class")
-        if k == 2:
+        if k <= 2:   # one class trains as scikit-learn's does: one output, every target 0
             self._build(X, 1, "sigmoid", self.loss or "binary_cross_entropy")
         else:
             self._build(X, k, "softmax", self.loss or "cross_entropy")
@@ -105,7 +108,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if self._multilabel:
             return y_host.astype(np.float64)
         idx = np.searchsorted(self.classes_, y_host).astype(np.int64)
-        if len(self.classes_) == 2:
+        if len(self.classes_) <= 2:
             return idx.astype(np.float64)
         return idx
 
@@ -115,14 +118,15 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return self.classes_[to_numpy(Y).astype(np.int64)[idx]]
 
     def _score_on(self, X: Any, y: Any, w: np.ndarray | None = None) -> float:
-        # (subset accuracy for multilabel targets)
-        return float(accuracy_score(y, to_numpy(self.predict(X)), sample_weight=w))
+        """Accuracy on rows the fit has checked (subset accuracy for multilabel targets)."""
+        labels = self._labels(self._outputs(X, "score", check_input=False), X)
+        return float(accuracy_score(y, to_numpy(labels), sample_weight=w))
 
     def _proba_columns(self, X: Any, method: str) -> Any:
         """Class probabilities: a softmax output as it is; sigmoid outputs held strictly
         inside (0, 1) (a logit beyond about +-37 rounds the sigmoid to exactly 0 or 1 in
-        float64, a certainty no finite logit means) and, for one output, as the two columns
-        ``[1 - p, p]``."""
+        float64, a certainty no finite logit means, and scikit-learn's estimator checks ask
+        for probabilities below 1) and, for one output, as the two columns ``[1 - p, p]``."""
         A, xp = self._outputs(X, method), self.network_.xp
         if self.out_activation_ != "logistic":
             return A
@@ -145,11 +149,18 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     def predict(self, X: Any) -> Any:
         """The most probable class of each row, from ``classes_``; for a multilabel fit, the
         label indicator matrix (each label's probability >= 0.5)."""
-        A = self._outputs(X, "predict")
+        return self._labels(self._outputs(X, "predict"), X)
+
+    def _labels(self, A: Any, X: Any) -> Any:
+        """The predictions the outputs ``A`` of the rows ``X`` stand for (a fit on one class
+        predicts it everywhere, as scikit-learn's does)."""
         if getattr(self, "_multilabel", False):
             return like(to_numpy(A) >= 0.5, X).astype(int) if not foreign(X) else \
                 like(A >= 0.5, X)
-        labels = self.classes_[to_numpy(self.network_.target_classes(A))]
+        if len(self.classes_) == 1:
+            labels = np.repeat(self.classes_, A.shape[0])
+        else:
+            labels = self.classes_[to_numpy(self.network_.target_classes(A))]
         if foreign(X) and labels.dtype.kind in "iufb":
             return like(labels, X)   # labels a device can hold go back to it
         return labels

@@ -6,6 +6,7 @@ and model files. The fits are :mod:`~xpnet.sklearn.stochastic`'s and
 
 from __future__ import annotations
 
+import copy
 import math
 import warnings
 from numbers import Real
@@ -27,6 +28,20 @@ from ..network import Network
 from .arrays import SPARSE, foreign, kind_of
 from .lbfgs import LbfgsFit
 from .stochastic import StochasticFit
+
+
+class LayerArrays(list):
+    """One array per layer (``coefs_``, ``intercepts_``), a list whose item assignment goes to
+    the network through ``assign`` (called with the whole list)."""
+
+    def __init__(self, arrays: list[Any], assign: Any):
+        super().__init__(arrays)
+        self.assign = assign
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        super().__setitem__(index, value)
+        self.assign(list(self))
+
 
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                "sigmoid": "sigmoid", "elu": "elu", "leaky_relu": "leaky_relu"}
@@ -137,15 +152,20 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
 
     # ------------------------------------------------------------------ the network
     def _build(self, X: Any, n_outputs: int, output: str, loss: str) -> None:
+        """The network for ``n_outputs`` outputs, its weights drawn as scikit-learn draws its
+        own (:meth:`_glorot_uniform`, from the fit's RandomState) unless ``init`` names one of
+        xpnet's initialisers. The network's own generator (dropout masks, the examples'
+        order) is seeded by an int ``random_state`` itself, or from a RandomState's state
+        without drawing from it."""
         sizes = self._sizes()
-        rs = self.random_state   # an int stays the seed; a RandomState gives one
+        rs = self.random_state
         seed = None if rs is None else int(rs) if isinstance(rs, (int, np.integer)) else \
-            int(check_random_state(rs).randint(np.iinfo(np.int32).max))
+            int(copy.deepcopy(self._random_state).randint(np.iinfo(np.int32).max))
         self.network_ = Network([self.n_features_in_, *map(int, sizes), n_outputs],
                                 hidden=ACTIVATIONS[self.activation], output=output,
                                 loss=loss, init=self.init, dropout=self.dropout,
                                 backend=self._backend(X), dtype=self._dtype_name(X),
-                                seed=None if seed is None else int(seed))
+                                seed=seed)
         if self.init is None:
             self._glorot_uniform()
         self.n_layers_ = len(sizes) + 2
@@ -153,22 +173,24 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         self.out_activation_ = {"sigmoid": "logistic"}.get(output, output)
 
     def _glorot_uniform(self) -> None:
-        """scikit-learn's initialisation: W and b of every layer from U(-r, r),
-        ``r = sqrt(6 / (fan_in + fan_out))`` (2 instead of 6 when the hidden activation is
-        logistic), drawn from the network's seeded generator."""
+        """scikit-learn's initialisation, draw for draw: for each layer in turn, W then b from
+        U(-r, r), ``r = sqrt(6 / (fan_in + fan_out))`` (2 instead of 6 when the hidden
+        activation is logistic), from the fit's RandomState (``check_random_state`` of
+        ``random_state``): the same ``random_state`` starts from scikit-learn's own weights,
+        and leaves the RandomState where scikit-learn's would be for the validation split."""
         net = self.network_
         factor = 2.0 if self.activation == "logistic" else 6.0
         params = []
         for d in net.dense_layers:
             r = math.sqrt(factor / (d.fan_in + d.fan_out))
-            params += [net.rng.host.uniform(-r, r, (d.fan_in, d.fan_out)),
-                       net.rng.host.uniform(-r, r, d.fan_out)]
+            params += [self._random_state.uniform(-r, r, (d.fan_in, d.fan_out)),
+                       self._random_state.uniform(-r, r, d.fan_out)]
         net.set_parameters(params)
 
     def _optimizer(self) -> optim.Optimizer:
         if self.solver == "adam":
             return optim.Adam(self.learning_rate_init, beta1=self.beta_1, beta2=self.beta_2,
-                              eps=self.epsilon)
+                              eps=self.epsilon, epsilon_hat=True)   # scikit-learn's form
         nesterov = bool(self.nesterovs_momentum) and self.momentum > 0
         return optim.SGD(self.learning_rate_init, momentum=self.momentum, nesterov=nesterov)
 
@@ -176,13 +198,28 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                sample_weight: Any = None) -> Any:
         """What fit and partial_fit share: check the parameters, prepare the data (building
         the network on a first call, or a refit without warm_start) and the examples'
-        weights, then train."""
+        weights, then train; refuse weights that training made non-finite, as scikit-learn
+        does."""
         self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        # as scikit-learn: one RandomState per call, for the initial weights and the split
+        self._random_state = check_random_state(self.random_state)
         first = not hasattr(self, "network_") or (not incremental and not self.warm_start)
         X, Y, stratify = self._prepare(X, y, first, incremental, classes)
         w = self._sample_weight(sample_weight, X)
-        return self._fit(X, Y, incremental=incremental, stratify=stratify, first=first,
-                         sample_weight=w)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, w)
+        else:
+            self._fit(X, Y, incremental=incremental, stratify=stratify, first=first,
+                      sample_weight=w)
+        net = self.network_
+        with net.backend.quiet_float_errors():
+            finite = all(bool(net.xp.all(net.xp.isfinite(p))) for p in net.parameters())
+        if not finite:
+            raise ValueError("Solver produced non-finite parameter weights. The input data may "
+                             "contain large values and need to be preprocessed.")
+        return self
 
     @staticmethod
     def _sample_weight(sample_weight: Any, X: Any) -> np.ndarray | None:
@@ -201,9 +238,13 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         builds the network when ``first``."""
         raise NotImplementedError
 
-    def _outputs(self, X: Any, method: str) -> Any:
-        """The network's outputs for ``X``, checked as ``method``'s input."""
+    def _outputs(self, X: Any, method: str, check_input: bool = True) -> Any:
+        """The network's outputs for ``X``, checked as ``method``'s input; with
+        ``check_input=False`` (rows the fit has checked already: the validation set) as they
+        are, so that feature names are not asked of them again."""
         check_is_fitted(self)
+        if not check_input:
+            return self.network_.forward(X)
         if get_config()["array_api_dispatch"] and kind_of(X) != self._fit_kind:
             # scikit-learn's array API convention: a method takes the namespace fit took
             raise ValueError(
@@ -215,8 +256,14 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
     # ------------------------------------------------------------------ fitted attributes
     @property
     def coefs_(self) -> list[np.ndarray]:
+        """The weight matrix of each layer, (n_in, n_out), as scikit-learn's list: assigning
+        the list or one item (``est.coefs_[1] = W``, ``est.coefs_[0] *= 0``) sets the
+        network's weights; on NumPy the arrays are the network's own, so changing one in
+        place changes the network, as in scikit-learn (on a GPU backend they are host
+        copies: assign them back)."""
         check_is_fitted(self, "network_")
-        return [to_numpy(d.W) for d in self.network_.dense_layers]
+        return LayerArrays([to_numpy(d.W) for d in self.network_.dense_layers],
+                           lambda W: self._set_layers(W, None))
 
     @coefs_.setter
     def coefs_(self, value: list[Any]) -> None:
@@ -224,8 +271,10 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
+        """The bias vector of each layer, as :attr:`coefs_` holds the weights."""
         check_is_fitted(self, "network_")
-        return [to_numpy(d.b) for d in self.network_.dense_layers]
+        return LayerArrays([to_numpy(d.b) for d in self.network_.dense_layers],
+                           lambda b: self._set_layers(None, b))
 
     @intercepts_.setter
     def intercepts_(self, value: list[Any]) -> None:
@@ -235,8 +284,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         """Assign the weights (``coefs_``) or the biases (``intercepts_``) of every layer, as
         scikit-learn's fitted attributes allow (custom initialisation, weight transfer)."""
         check_is_fitted(self, "network_")
-        W = coefs if coefs is not None else self.coefs_
-        b = intercepts if intercepts is not None else self.intercepts_
+        W = list(coefs) if coefs is not None else self.coefs_
+        b = list(intercepts) if intercepts is not None else self.intercepts_
         if len(W) != len(self.network_.dense_layers) or len(b) != len(W):
             raise ValueError(f"expected {len(self.network_.dense_layers)} arrays, one per layer")
         self.network_.set_parameters([a for pair in zip(W, b) for a in pair])
@@ -304,12 +353,16 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         return {"kind": type(self).__name__, "params": params,
                 "n_features_in": int(self.n_features_in_),
                 "loss_curve": list(getattr(self, "loss_curve_", [])),
-                "n_iter": int(self.n_iter_)}
+                "n_iter": int(self.n_iter_),
+                "feature_names_in": [str(n) for n in getattr(self, "feature_names_in_", [])]
+                or None}
 
     def _adopt(self, net: Network, record: dict[str, Any]) -> None:
         """Take a network read from a file as this estimator's fitted state (:func:`load`)."""
         self.network_ = net
         self.n_features_in_ = int(record["n_features_in"])
+        if record.get("feature_names_in"):   # so that a DataFrame's columns are checked again
+            self.feature_names_in_ = np.asarray(record["feature_names_in"], dtype=object)
         self.loss_curve_, self.n_iter_ = list(record["loss_curve"]), int(record["n_iter"])
         self.n_layers_ = len(net.dense_layers) + 1
         self.n_outputs_ = net.n_outputs

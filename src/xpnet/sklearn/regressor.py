@@ -90,13 +90,20 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         return X, Y
 
     def _score_on(self, X: Any, y: Any, w: np.ndarray | None = None) -> float:
+        """R^2 on rows the fit has checked; NaN when a prediction is not finite (a diverged
+        fit), as scikit-learn scores it."""
         from sklearn.metrics import r2_score
 
-        return float(r2_score(y, to_numpy(self.predict(X)), sample_weight=w))
+        predicted = to_numpy(self._values(self._outputs(X, "score", check_input=False), X))
+        if not np.isfinite(predicted).all():
+            return float("nan")
+        return float(r2_score(y, predicted, sample_weight=w))
 
     def predict(self, X: Any) -> Any:
         """Predicted targets, (n_samples,) for one output, else (n_samples, n_outputs)."""
-        A = self._outputs(X, "predict")
+        return self._values(self._outputs(X, "predict"), X)
+
+    def _values(self, A: Any, X: Any) -> Any:
         if A.shape[1] == 1 and getattr(self, "_y_1d", True):
             A = self.network_.xp.reshape(A, (-1,))
         return like(A, X)

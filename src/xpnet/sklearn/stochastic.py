@@ -70,23 +70,17 @@ class StochasticFit:
              first: bool = True, sample_weight: np.ndarray | None = None) -> Any:
         """Train on prepared inputs ``X`` and targets ``Y`` (labels or rows), the examples
         weighted by ``sample_weight``; one epoch when ``incremental`` (partial_fit), else up to
-        ``max_iter`` with the stopping rule."""
+        ``max_iter`` with the stopping rule. ``n_iter_`` counts this call's epochs; a warm
+        start continues the rest of the record (``loss_curve_``, ``t_``, the best loss).
+        A NaN or infinite cost does not stop training (scikit-learn trains on; the caller
+        checks the weights at the end)."""
         net, w = self.network_, sample_weight
-        if self.solver == "lbfgs":
-            return self._fit_lbfgs(X, Y, w)
         n = X.shape[0]
         validation = None
         if self.early_stopping and not incremental:
-            split = self._split(X, Y, stratify, w)
-            if split is None:   # scikit-learn refuses; here the training loss decides instead
-                warnings.warn(f"The validation set of {self.validation_fraction} of "
-                              f"{X.shape[0]} examples would hold fewer than 2; early stopping "
-                              "watches the training loss instead. Increase "
-                              "'validation_fraction' or the size of your dataset.", stacklevel=4)
-            else:
-                X, X_val, Y, y_val, w, w_val = split
-                validation = (X_val, y_val, w_val)
-                n = X.shape[0]
+            X, X_val, Y, y_val, w, w_val = self._split(X, Y, stratify, w)
+            validation = (X_val, y_val, w_val)
+            n = X.shape[0]
         bs = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if bs > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
@@ -99,7 +93,7 @@ class StochasticFit:
             self._rate = ScikitRate()
         if first or not hasattr(self, "loss_curve_"):   # a warm start continues the record
             self.loss_curve_: list[float] = []
-            self.n_iter_, self.t_ = 0, 0
+            self.t_ = 0
             self._no_improvement_count = 0
             if validation is not None:
                 self.validation_scores_: Any = []
@@ -108,27 +102,28 @@ class StochasticFit:
             else:
                 self.validation_scores_ = self.best_validation_score_ = None
                 self.best_loss_ = math.inf
+        self.n_iter_ = 0
         if validation is not None and self.validation_scores_ is None:   # a warm refit
             self.validation_scores_, self.best_validation_score_ = [], -math.inf
         # scikit-learn's penalty: alpha/(2m) ||W||^2 for each batch of m rows
         net.l2 = float(self.alpha)
         self._validation = validation
-        self._best_params: list[Any] | None = None
+        # the weights restored after early stopping if no epoch scores better: these
+        self._best_params = None if validation is None else \
+            [net.xp.asarray(p, copy=True) for p in net.parameters()]
         stopper = Epochs(self._record_epoch)
         net.fit(X, Y, epochs=1 if incremental else int(self.max_iter), batch_size=bs,
                 optimizer=self._optim, shuffle=bool(self.shuffle), progress=False,
                 callbacks=[stopper], compile=bool(self.compile), schedule=self._rate,
-                l2_per_batch=True, sample_weight=w)
-        best = self._best_params
-        if validation is not None and best is not None:
-            net.set_parameters(best)
-            self._best_params = None
+                l2_per_batch=True, sample_weight=w, stop_on_divergence=False)
+        if validation is not None:
+            net.set_parameters(self._best_params)
+        self._best_params = None
         if not incremental and not stopper.stopped and self.n_iter_ >= self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached "
                           "and the optimization hasn't converged yet.", ConvergenceWarning,
                           stacklevel=4)
         return self
-
 
     def _record_epoch(self: Any, net: Network, loss: float) -> bool:
         """After an epoch: record the loss (and the validation score), and say whether to stop
@@ -176,19 +171,19 @@ class StochasticFit:
 
 
     def _split(self: Any, X: Any, Y: Any, stratify: Any, w: np.ndarray | None
-               ) -> tuple[Any, ...] | None:
+               ) -> tuple[Any, ...]:
         """Training and validation parts (X, X_val, Y, y_val, w, w_val) as scikit-learn draws
-        them (stratified for classifiers where every class can be; the weights, if any, follow
-        their rows), or None when validation would get < 2."""
+        them: ``train_test_split`` with the fit's RandomState (after the initial weights' draws)
+        and ``stratify`` (a binary classifier's targets; an impossible stratification raises
+        its error), the weights following their rows; a validation part under 2 rows is
+        refused."""
         idx = np.arange(X.shape[0])
-        try:
-            tr, va = train_test_split(idx, test_size=self.validation_fraction,
-                                      random_state=self.random_state, stratify=stratify)
-        except ValueError:   # too few examples of a class to stratify: split plainly
-            tr, va = train_test_split(idx, test_size=self.validation_fraction,
-                                      random_state=self.random_state)
-        if len(tr) == 0 or len(va) < 2:
-            return None
+        tr, va = train_test_split(idx, test_size=self.validation_fraction,
+                                  random_state=self._random_state, stratify=stratify)
+        if len(va) < 2:
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             "or the size of your dataset.")
+
         def take(A: Any, rows: np.ndarray) -> Any:
             if is_sparse(A):
                 return A.tocsr()[rows]
@@ -197,7 +192,6 @@ class StochasticFit:
 
         return (take(X, tr), take(X, va), take(Y, tr), self._validation_targets(Y, va),
                 None if w is None else w[tr], None if w is None else w[va])
-
 
     def _validation_targets(self: Any, Y: Any, idx: np.ndarray) -> Any:
         return to_numpy(Y)[idx]
