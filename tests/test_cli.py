@@ -230,7 +230,9 @@ def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kin
     """--distributed auto decides by the backend that ``--backend auto`` resolves to, not by
     the name asked for: NCCL on a GPU machine, with each rank on its own GPU."""
     from xpnet import backend as backend_module
-    from xpnet import cli, comm
+    from xpnet import comm
+    from xpnet.cli import build_parser
+    from xpnet.cli import train as cli
 
     class Ranks(comm.Communicator):
         rank, size = 5, 8
@@ -241,7 +243,7 @@ def test_distributed_auto_follows_the_backend_resolved(monkeypatch, library, kin
     monkeypatch.setattr(cli, "resolve", lambda backend, device=None: resolved)
     monkeypatch.setattr(backend_module.cupy_backend, "gpu_count", lambda: 4)
     monkeypatch.setattr(comm, "get", lambda k, device=None: picked.append(k) or Ranks())
-    args = cli.build_parser().parse_args(["train", "--distributed"])
+    args = build_parser().parse_args(["train", "--distributed"])
     assert args.backend == "auto"
     _, device = cli._communicator(args)
     assert picked == [kind]

@@ -28,19 +28,17 @@ NumPy arrays plus its description and its random state, so training goes on as i
 xpnet's model files never hold pickle) and :meth:`~MLPClassifier.save` / :func:`load` go
 through xpnet model files.
 
-The weights start as scikit-learn's do (Glorot-uniform weights and biases) unless ``init``
-names one of xpnet's initialisers. Differences from scikit-learn, on purpose: a label
-indicator ``y`` trains one sigmoid output per label; sparse ``X`` stays sparse, each batch
-(for L-BFGS, each chunk of 4096 rows) taken as it is needed (:mod:`xpnet.sparse_rows`);
-Adam adds epsilon after the bias correction (Kingma and Ba's form; scikit-learn before it);
-the squared-error loss is ``(1/2n) sum ||y - p||^2``, which for several outputs is
-scikit-learn's ``loss_curve_`` times the number of outputs (the gradients are the same);
-sigmoid probabilities are held strictly inside (0, 1); ``loss="poisson"`` refuses negative
-targets (scikit-learn trains on them to a NaN loss); ``coefs_`` and ``intercepts_`` are
-copies (assign the whole list to change them; changing an array in place changes nothing);
-``partial_fit`` trains one epoch whatever ``early_stopping`` says (scikit-learn refuses), and
-early stopping with fewer than 2 validation examples watches the training loss, with a
-warning (scikit-learn refuses); sample weights train in one process.
+The weights start as scikit-learn's do, drawn draw for draw from the same ``RandomState``
+(unless ``init`` names one of xpnet's initialisers), and the fits follow scikit-learn's rules
+to its refusals and messages. What differs, each for a reason: a label indicator ``y`` trains
+one sigmoid output per label; sparse ``X`` stays sparse, each batch (for L-BFGS, each chunk of
+4096 rows) taken as it is needed (:mod:`xpnet.sparse_rows`); the squared-error loss reported
+for several outputs is the cost the updates minimise, ``(1/2n) sum ||y - p||^2`` (scikit-learn
+reports its mean over the outputs); sigmoid probabilities are held strictly inside (0, 1);
+``loss="poisson"`` refuses negative targets (scikit-learn trains on them to a NaN loss); on a
+GPU backend ``coefs_`` and ``intercepts_`` hold host copies (assign the list or an item to
+change the network); the examples' order in each epoch comes from xpnet's own generator;
+sample weights train in one process.
 
 The package, one idea a module: :mod:`~xpnet.sklearn.estimator` (what both estimators share:
 parameters, the network, fitted attributes, pickling and files), :mod:`~xpnet.sklearn.stochastic`
