@@ -90,11 +90,18 @@ def test_schedules(backend):
     assert h.learning_rate == pytest.approx([0.1, 0.05, 0.025])
 
 
+def test_inputs_with_nan_or_inf_are_refused_before_training(backend):
+    X, y = blobs(64)
+    X[40, 1] = np.nan
+    with pytest.raises(ValueError, match=r"X holds nan at row 40, column 1: inputs must be finite"):
+        net_for(backend).fit(X, y, epochs=1, progress=False)
+
+
 def test_divergence_names_epoch_and_step(tmp_path, backend):
     """On a device whose reads are costly the cost is checked once per epoch, and the step is
     found afterwards: the message is the same."""
     X, y = blobs(64)
-    X[40] = np.nan   # a poisoned example in the 3rd batch of 16 when not shuffled
+    X[40] = 3e38     # an example that overflows float32 in the 3rd batch of 16, not shuffled
     net = net_for(backend)
     with pytest.raises(xpnet.TrainingDiverged, match=r"epoch 1, step 3 of 4") as info:
         net.fit(X, y, epochs=2, batch_size=16, shuffle=False, progress=False,

@@ -16,13 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import array_api_extra as xpx
-import numpy as np
-
-from . import evaluation, export, io, losses, optim, train
+from . import edge, evaluation, export, io, losses, optim, train
 from .backend import Backend, on_its_device, resolve, to_numpy
 from .layers import Dense, Dropout, from_config, stack
-from .sparse_rows import SparseRows, is_sparse, stays_sparse
+from .sparse_rows import SparseRows
 
 Array = Any
 Layer = Dense | Dropout
@@ -139,74 +136,14 @@ class Network:
 
     # ------------------------------------------------------------------ data at the edge
     def inputs(self, X: Any) -> Array:
-        """``X`` as this network's array (examples, n_inputs) on its device, checked; a SciPy
-        sparse matrix stays sparse on the host (:class:`xpnet.sparse_rows.SparseRows`)."""
-        if is_sparse(X):
-            rows = SparseRows(X, self.backend, self.dtype, direct=isinstance(
-                self.layers[0], Dense) and stays_sparse(X, self.backend))
-            if rows.shape[0] == 0:
-                raise ValueError("X has no examples (0 rows)")
-            if rows.shape[1] != self.n_inputs:
-                raise ValueError(f"X has {rows.shape[1]} features per example but the network "
-                                 f"expects {self.n_inputs}")
-            return rows
-        try:
-            X = self.backend.asarray(X, self.dtype)
-        except (ValueError, TypeError) as exc:
-            raise ValueError(f"X must be a 2-D array of numbers ({exc})") from None
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (examples, features); got shape {tuple(X.shape)}")
-        if X.shape[0] == 0:
-            raise ValueError("X has no examples (0 rows)")
-        if X.shape[1] != self.n_inputs:
-            raise ValueError(
-                f"X has {X.shape[1]} features per example but the network expects {self.n_inputs}"
-            )
-        return X
+        """``X`` as this network's array (examples, n_inputs) on its device, checked
+        (:func:`xpnet.edge.inputs`); a SciPy sparse matrix stays sparse on the host."""
+        return edge.inputs(self.backend, self.dtype, X, self.n_inputs,
+                           isinstance(self.layers[0], Dense))
 
     def targets(self, Y: Any, n_examples: int) -> Array:
-        """Targets as float rows (n, n_outputs): one-hot from integer labels (n,), a column
-        from (n,) floats or labels when there is one output, else (n, k) as given."""
-        xp, k = self.xp, self.n_outputs
-        host = None   # the labels as given on the host, when they were: checked there, free
-        if not self.backend.owns(Y) or isinstance(Y, np.ndarray):
-            # float targets cross to the device in the network's dtype
-            Y = np.asarray(to_numpy(Y))
-            if Y.dtype.kind not in "biuf":
-                raise ValueError(
-                    f"Y must hold numbers: integer class labels 0..{k - 1} or float targets, "
-                    f"not {Y.dtype} values; map the labels to integers first (or use "
-                    "xpnet.sklearn.MLPClassifier, which takes labels of any kind)")
-            host = Y
-            Y = self.backend.asarray(Y, self.dtype if Y.dtype.kind == "f" else None)
-        Y = self.backend.asarray(Y)
-        if Y.ndim == 0 or Y.shape[0] != n_examples:
-            got = "a scalar" if Y.ndim == 0 else f"{Y.shape[0]}"
-            raise ValueError(f"X has {n_examples} examples but Y has {got}")
-        integral = xp.isdtype(Y.dtype, ("integral", "bool"))
-        if Y.ndim == 1 and integral and k > 1:
-            lo, hi = self._label_range(host, Y)
-            if lo < 0 or hi >= k:
-                raise ValueError(
-                    f"labels must be integers in [0, {k - 1}] for {k} outputs; found {lo}..{hi}"
-                )
-            return xpx.one_hot(Y, k, dtype=self.dtype, xp=xp)
-        Y = xp.astype(Y, self.dtype) if Y.dtype != self.dtype else Y
-        if Y.ndim == 1 and k == 1:
-            return xp.reshape(Y, (n_examples, 1))
-        if Y.ndim != 2 or Y.shape[1] != k:
-            raise ValueError(
-                f"Y must be integer labels (n,) or an (n, {k}) array; got shape {tuple(Y.shape)}"
-            )
-        return Y
-
-    def _label_range(self, host: np.ndarray | None, Y: Array) -> tuple[int, int]:
-        """The smallest and largest label: from the host copy when the labels came from
-        the host (no device read), else in one read of both from the device."""
-        if host is not None and host.size:
-            return int(host.min()), int(host.max())
-        lo_hi = to_numpy(self.xp.stack([self.xp.min(Y), self.xp.max(Y)]))
-        return int(lo_hi[0]), int(lo_hi[1])
+        """Targets as float rows (n, n_outputs), checked (:func:`xpnet.edge.targets`)."""
+        return edge.targets(self.backend, self.dtype, Y, n_examples, self.n_outputs)
 
     def prepare(self, X: Any, y: Any) -> tuple[Array, Array]:
         """Inputs and targets on the device, checked (:meth:`inputs`, :meth:`targets`)."""
@@ -253,17 +190,9 @@ class Network:
         return C, grads, out
 
     def example_weights(self, weights: Any, n_examples: int) -> Array:
-        """Per-example weights as a column (n, 1) of this network's dtype on its device,
-        checked: finite, one per example, and not all zero."""
-        w = np.asarray(to_numpy(weights), dtype=np.float64)
-        if w.ndim != 1 or w.shape[0] != n_examples:
-            raise ValueError(f"sample weights must be one number per example, shape "
-                             f"({n_examples},); got shape {w.shape}")
-        if not np.isfinite(w).all():
-            raise ValueError("sample weights must be finite")
-        if not w.any():
-            raise ValueError("sample weights are all zero: no example would count")
-        return self.backend.asarray(w.reshape(-1, 1), self.dtype)
+        """Per-example weights as a column (n, 1) on the device, checked
+        (:func:`xpnet.edge.example_weights`)."""
+        return edge.example_weights(self.backend, self.dtype, weights, n_examples)
 
     def _shares(self, weights: Array, n: Any) -> tuple[Array, Any]:
         """Each row's share ``w_i / sum w`` of the batch's mean, and the L2 term's ``n``
