@@ -34,7 +34,7 @@ for dtype in ("float32", "float64"):
                 else:
                     top = np.sort(expected, axis=1)
                     tied = top[:, -1] - top[:, -2] <= TOLERANCE[dtype]
-                differ += int((got[0] != net.predict(Xs)).sum())
+                differ += int((got[0] != net.predict(X)).sum())
                 ties += int(tied.sum())
                 total += len(X)
     print(f"{dtype}: max |ORT - xpnet| {worst:.2e}; labels differing {differ} of {total} "

@@ -92,7 +92,7 @@ def check_against_runtime(net, head, dtype, scaled):
     assert probs.dtype == np_dtype and probs.shape == (ROWS, k)
     assert label.dtype == np.int64 and label.shape == (ROWS,)
     np.testing.assert_allclose(probs, expected, rtol=0, atol=TOLERANCE[dtype])
-    assert_labels_agree(label, expected, net.predict(Xs), TOLERANCE[dtype])
+    assert_labels_agree(label, expected, net.predict(X), TOLERANCE[dtype])   # the raw rows
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -127,15 +127,21 @@ def test_class_names_come_out_as_labels():
 
 
 def test_integer_class_names_come_out_as_integers():
-    """A model whose classes are named 0..k-1 (integer labels, as the command line records
-    them) answers int64 labels that compare equal to the integer targets."""
+    """Class names that are integers written plainly (integer labels: 0..k-1, or a CSV's
+    1, 2, 3) come out as int64 labels, the same values xpnet's own predict answers with;
+    other names as strings."""
     net = network("relu", "softmax", "float32", scaled=True)
+    X = rows().astype(np.float32)
     net.class_names = ["0", "1", "2", "3"]
-    label, probs = session(net.to_onnx()).run(None, {"features": rows().astype(np.float32)})
+    label, probs = session(net.to_onnx()).run(None, {"features": X})
     assert label.dtype == np.int64 and list(label) == list(probs.argmax(axis=1))
-    net.class_names = ["1", "2", "3", "4"]   # named otherwise: the names, as strings
-    label, _ = session(net.to_onnx()).run(None, {"features": rows().astype(np.float32)})
-    assert label.dtype == object
+    net.class_names = ["1", "2", "3", "4"]   # a CSV's integer labels: still integers
+    label, probs = session(net.to_onnx()).run(None, {"features": X})
+    assert label.dtype == np.int64 and list(label) == list(probs.argmax(axis=1) + 1)
+    assert list(label) == list(net.predict(X))
+    net.class_names = ["1.0", "2", "3", "4"]   # not plainly integers: the names, as strings
+    label, _ = session(net.to_onnx()).run(None, {"features": X})
+    assert label.dtype == object and list(label) == list(net.predict(X))
 
 
 def test_graph_shape(tmp_path):
@@ -172,7 +178,7 @@ def test_cli_trained_mnist_model_exports_and_agrees(tmp_path, data_dir, capsys):
     np.testing.assert_allclose(probs, expected, rtol=0, atol=1e-5)
     assert list(net.class_names) == [str(d) for d in range(10)]
     assert label.dtype == np.int64   # class names that are 0..k-1 come out as the integers
-    sure = assert_labels_agree(label, expected, net.predict(scaled), 1e-5)
+    sure = assert_labels_agree(label, expected, net.predict(raw), 1e-5)
     assert sure.mean() > 0.99 and (label == ds.y_test).mean() > 0.9
 
 

@@ -67,8 +67,11 @@ def test_the_safetensors_library_reads_what_xpnet_writes(tmp_path, dtype):
     probs = plain_numpy_forward(tensors, metadata, X)
     expected = net.forward(net.preprocessing.transform(X, net.dtype))
     np.testing.assert_allclose(probs, expected, atol=1e-5 if dtype == "float32" else 1e-12)
-    np.testing.assert_array_equal(probs.argmax(axis=1), net.predict(
+    np.testing.assert_array_equal(probs.argmax(axis=1), net.predict_index(
         net.preprocessing.transform(X, net.dtype)))
+    # the model's own answer on the raw rows: its class names
+    np.testing.assert_array_equal(np.array(["a", "b", "c"])[probs.argmax(axis=1)],
+                                  net.predict(X))
 
 
 def test_round_trip_from_every_backend(tmp_path, backend):

@@ -30,6 +30,7 @@ import numpy as np
 
 from .atomic import write_bytes
 from .backend import to_numpy
+from .labels import are_indices, label_values
 
 OPSET = 18
 IR_VERSION = 8
@@ -152,12 +153,14 @@ class _Graph:
         else:
             self.node("ArgMax", [current], "label.index", axis=1, keepdims=0)
         label_type = int64
-        names = net.class_names
-        if names is not None and list(names) != [str(i) for i in range(max(2, k))]:
-            names = np.array([str(n) for n in net.class_names], dtype=object)
-            self.inits.append(self.onnx.numpy_helper.from_array(names, "class_names"))
-            self.node("Gather", ["class_names", "label.index"], "label", axis=0)
-            label_type = self.onnx.TensorProto.STRING
-        else:
+        values = label_values(net.class_names)   # the labels xpnet's predict answers with
+        if are_indices(values):
             self.node("Identity", ["label.index"], "label")
+        else:
+            assert values is not None
+            if values.dtype.kind != "i":
+                values = values.astype(object)
+                label_type = self.onnx.TensorProto.STRING
+            self.inits.append(self.onnx.numpy_helper.from_array(values, "class_names"))
+            self.node("Gather", ["class_names", "label.index"], "label", axis=0)
         return [make("label", label_type, ["N"]), make("probabilities", self.elem, ["N", k])]

@@ -13,11 +13,15 @@ The array namespace is resolved once, when the network is built, and passed down
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from . import edge, evaluation, export, io, losses, optim, train
 from .backend import Backend, on_its_device, resolve, to_numpy
+from .labels import are_indices, label_values
 from .layers import Dense, Dropout, from_config, stack
 from .sparse_rows import SparseRows
 
@@ -310,10 +314,46 @@ class Network:
         return TrainingStep(self, optim.get(optimizer), n=n).update(X, Y)[0]
 
     @on_its_device
-    def predict(self, X: Any) -> Array:
-        """Class labels (batch,): the argmax of the outputs, or ``output >= 0.5`` when the
-        network has a single (sigmoid) output."""
+    def predict(self, X: Any) -> Any:
+        """The model's answer for rows ``X`` as they come (the same answer as ``xpnet
+        predict`` and the ONNX graph give): the input scaling the model carries
+        (``preprocessing``) applied first, then for a classifier each row's label
+        (:func:`xpnet.labels.label_values` of ``class_names``, as a NumPy array; the class
+        index where the model names no classes), for a regressor its predicted values ((n,)
+        for one output). No rows give an empty answer. The engine's own index-level decision
+        on inputs already scaled is :meth:`predict_index`."""
+        if self.preprocessing is not None:
+            X = np.asarray(to_numpy(X))
+            warning = self.preprocessing.range_warning(X)
+            if warning:
+                warnings.warn(warning, stacklevel=3)
+            X = self.preprocessing.transform(X, np.float64 if self.dtype_name == "float64"
+                                             else np.float32)
+        if getattr(X, "shape", (1,))[0] == 0:
+            return self._empty_answer()
+        if not self.is_classifier:
+            out = self.forward(X)
+            return out[:, 0] if self.n_outputs == 1 else out
+        index = self.predict_index(X)
+        values = label_values(self.class_names)
+        return index if are_indices(values) else values[to_numpy(index)]
+
+    @on_its_device
+    def predict_index(self, X: Any) -> Array:
+        """The engine's class decision for inputs as the first layer takes them (no input
+        scaling): indices 0..k-1 (batch,) on the device, the argmax of the outputs, or
+        ``output >= 0.5`` for a single (sigmoid) output."""
         return self._classes(self.forward(X), False)
+
+    def _empty_answer(self) -> Any:
+        values = label_values(self.class_names) if self.is_classifier else None
+        if not are_indices(values):
+            return values[:0]
+        xp, dev = self.xp, self.backend.device
+        if self.is_classifier:
+            return xp.zeros((0,), dtype=xp.int64, device=dev)
+        return xp.zeros((0,) if self.n_outputs == 1 else (0, self.n_outputs),
+                        dtype=self.dtype, device=dev)
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""

@@ -147,7 +147,7 @@ def all_figures(directory: str | Path, net: Any, history: Any, X_test: Any = Non
     directory = Path(directory)
     out = [training_curves(history, directory / "training_curves.png")]
     if X_test is not None and y_test is not None:
-        pred = to_numpy(net.predict(X_test))
+        pred = to_numpy(net.predict_index(X_test))
         y = to_numpy(y_test)
         k = max(2, net.n_outputs)
         out.append(confusion(confusion_matrix(y, pred, k), directory / "confusion_matrix.png",

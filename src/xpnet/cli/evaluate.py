@@ -34,7 +34,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     k = max(2, net.n_outputs)
     if int(y.max(initial=0)) >= k:
         raise DataError(f"labels go up to {int(y.max())} but {args.model} knows {k} classes")
-    pred = to_numpy(net.predict(X))
+    pred = to_numpy(net.predict_index(X))
     C = confusion_matrix(y, pred, k)
     print(f"accuracy {accuracy(y, pred):.4f} on {which}")
     print(report(C, net.class_names))

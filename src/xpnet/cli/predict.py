@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from .. import datasets
 from ..backend import to_numpy
 from ..errors import DataError
-from .common import model_inputs, say
+from .common import say
 
 
 def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
@@ -33,25 +34,30 @@ def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """``xpnet predict``: the model's answers for raw rows, as ``xpnet.load(path).predict``
+    gives them (its input scaling applied, its class labels), one CSV line per row."""
     from .. import loading
 
     net = loading.load(args.model, backend=args.backend, device=args.device)
-    X = model_inputs(net, _read_inputs(args.input, net.n_inputs), args.model)
-    if not net.is_classifier:   # regression: the values
-        values = to_numpy(net.forward(X))
-        lines = ["index,prediction"] + [f"{i}," + ",".join(f"{v:.8g}" for v in row)
-                                        for i, row in enumerate(values)]
-    else:
-        pred = to_numpy(net.predict(X))
-        names = net.class_names
-        lines = ["index,prediction"] + [
-            f"{i},{names[c] if names and c < len(names) else c}" for i, c in enumerate(pred)]
+    X = _read_inputs(args.input, net.n_inputs)
+    if X.ndim != 2 or X.shape[1] != net.n_inputs:
+        raise DataError(f"inputs have {X.shape[-1]} features per example but {args.model} "
+                        f"expects {net.n_inputs}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        answers = to_numpy(net.predict(X))
+    for w in caught:
+        print(f"xpnet: warning: {w.message}", file=sys.stderr)
+    rows = answers.reshape(len(answers), -1)
+    lines = ["index,prediction"] + [
+        f"{i}," + ",".join(f"{v:.8g}" if isinstance(v, float) else str(v) for v in row.tolist())
+        for i, row in enumerate(rows)]
     text = "\n".join(lines) + "\n"
     if args.out:
         from ..atomic import write_bytes
 
         write_bytes(Path(args.out), text.encode())
-        say(args, f"wrote {len(pred)} predictions to {args.out}")
+        say(args, f"wrote {len(rows)} predictions to {args.out}")
     else:
         sys.stdout.write(text)
     return 0

@@ -213,7 +213,7 @@ def _test(opts: argparse.Namespace, plan: Plan, net: Any, X_test: Any, y_test: A
         result(opts, f"test RMSE {scores['rmse']:.4g}  MAE {scores['mae']:.4g}  "
              f"R^2 {scores['r2']:.4f} on {len(y_test)} examples {after}")
     else:
-        pred = to_numpy(net.predict(X))
+        pred = to_numpy(net.predict_index(X))
         acc = float(np.mean(pred == y_test))
         metrics["test_accuracy"] = acc
         result(opts, f"test accuracy {acc:.4f} ({int(np.sum(pred == y_test))}/{len(y_test)}) "
