@@ -216,3 +216,32 @@ def test_synthetic_sets_and_split():
     Xa, ya, Xb, yb = xpnet.datasets.split(X, y, 0.4, seed=0)
     assert len(yb) == 4 and np.bincount(yb).tolist() == [2, 2]
     assert sorted(np.concatenate([Xa[:, 0], Xb[:, 0]]).tolist()) == X[:, 0].tolist()
+
+
+def test_whole_number_targets_taking_many_values_read_as_regression(tmp_path):
+    """A price written 151.0 is a quantity: whole numbers taking more than 20 values train a
+    regressor; a few whole-number labels stay classes; --task decides otherwise."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    many = tmp_path / "prices.csv"
+    np.savetxt(many, np.c_[X, np.round(rng.uniform(25, 340, 60))], delimiter=",", fmt="%.1f")
+    assert xpnet.datasets.load_csv(many).task == "regression"
+    assert xpnet.datasets.load_csv(many, task="classification").n_classes > 20
+    few = tmp_path / "grades.csv"
+    np.savetxt(few, np.c_[X, rng.integers(1, 6, 60)], delimiter=",", fmt="%.3f")
+    ds = xpnet.datasets.load_csv(few)
+    assert ds.task == "classification" and ds.n_classes == 5
+
+
+def test_the_label_column_by_header_name_or_index(tmp_path):
+    path = tmp_path / "first.csv"
+    path.write_text("label,a,b\nclass_0,1,2\nclass_1,3,4\nclass_0,5,6\n")
+    with pytest.raises(DataError, match=r"'class_0' is not a number; if column 1 holds the "
+                                        r"labels, name it: --label-column 0"):
+        xpnet.datasets.load_csv(path)
+    by_name = xpnet.datasets.load_csv(path, label_column="label")
+    by_index = xpnet.datasets.load_csv(path, label_column="0")
+    assert by_name.class_names == by_index.class_names == ["class_0", "class_1"]
+    np.testing.assert_array_equal(by_name.X_train, [[1, 2], [3, 4], [5, 6]])
+    with pytest.raises(DataError, match=r"no column named 'lable'; the first row holds 'label'"):
+        xpnet.datasets.load_csv(path, label_column="lable")

@@ -47,8 +47,9 @@ def test_cross_validation_prints_a_line_per_fold(capsys):
 
 def test_evaluate_scores_the_rows_training_held_out(tmp_path, capsys):
     model = tmp_path / "w.npz"
-    assert main(["train", "--dataset", "wheat-seeds", "--save", str(model), "--quiet",
-                 "--backend", "numpy", "--epochs", "30"]) == 0
+    code, out, err = run(capsys, "train", "--dataset", "wheat-seeds", "--save", str(model),
+                         "--quiet", "--backend", "numpy", "--epochs", "30")
+    assert code == 0 and out.startswith("test accuracy ") and not err   # --quiet: results only
     code, out, _ = run(capsys, "evaluate", str(model))   # the dataset comes from the model
     assert code == 0
     assert out.splitlines()[0].endswith(
@@ -107,6 +108,7 @@ def test_resuming_a_finished_checkpoint_says_so(tmp_path, capsys):
                  "--quiet", "--backend", "numpy"]) == 0
     code, _, err = run(capsys, "train", "--resume", str(ck), "--backend", "numpy")
     assert code == 2 and "has done 2 epochs already" in err and "ask for more epochs" in err
+    assert err.count("\n") == 1 and "training" not in err   # refused before any header
 
 
 def test_a_closed_pipe_ends_quietly(tmp_path):
@@ -136,3 +138,91 @@ def test_the_offline_message_lists_every_missing_file_and_the_layout(tmp_path, c
         assert name in err
     assert str(tmp_path / "mnist") in err and "the folder ABOVE it" in err
     assert "XPNET_DATA_DIR=DATA" in err and "--data-dir DATA" in err
+
+
+def test_a_resumed_run_saves_where_the_original_save_pointed(tmp_path, capsys):
+    """Stopped after 2 of 4 epochs (--epochs 2 stands in for the signal), resumed with only
+    --resume: the model file is the finished run's, and the run says where it went."""
+    model = tmp_path / "m.npz"
+    assert main(["train", "--dataset", "wheat-seeds", "--epochs", "2", "--save", str(model),
+                 "--checkpoint-every", "1", "--backend", "numpy", "--quiet"]) == 0
+    capsys.readouterr()
+    code, _, err = run(capsys, "train", "--resume", f"{model}.ckpt.npz", "--epochs", "4",
+                       "--backend", "numpy")
+    assert code == 0, err
+    assert f"saved model to {model} (where the run's --save pointed)" in err
+    _, state, _ = xpnet.loading.load_with_state(f"{model}.ckpt.npz", backend="numpy")
+    saved, finished = xpnet.load(model, backend="numpy"), xpnet.loading.load(
+        f"{model}.ckpt.npz", backend="numpy")
+    assert state["epochs_done"] == 4
+    for p, q in zip(saved.parameters(), finished.parameters()):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_outputs_that_cannot_be_written_are_refused_before_training(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    for flags, said in ((["--plot", str(blocker / "plots")], "is a file, not a folder"),
+                        (["--save", str(tmp_path / "m.txt")], "name the model file .npz"),
+                        (["--metrics-out", str(blocker / "m.json")], "is a file, not a folder"),
+                        (["--compile"], "--compile needs --backend torch")):
+        code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--backend", "numpy",
+                           *flags)
+        assert code == 2 and said in err and "training" not in err, (flags, err)
+
+
+def test_one_output_failing_loses_none_of_the_others(tmp_path, capsys, monkeypatch):
+    from xpnet import plot
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(plot, "all_figures", broken)
+    pytest.importorskip("matplotlib")
+    model, m = tmp_path / "m.npz", tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--epochs", "2",
+                       "--backend", "numpy", "--save", str(model), "--plot", str(tmp_path / "p"),
+                       "--metrics-out", str(m))
+    assert code == 2 and "the plots not written (disk full)" in err
+    assert model.exists() and m.exists()
+
+
+def test_hidden_takes_sizes_or_none(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--dataset", "wheat-seeds", "--hidden"])
+    assert info.value.code == 2 and "expected at least one argument" in capsys.readouterr().err
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--hidden", "none",
+                       "--epochs", "1", "--backend", "numpy")
+    assert code == 0 and "<Network 7-3 " in err
+
+
+def test_a_mistyped_flag_points_to_the_commands_own_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epocs", "3"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "unrecognized arguments: --epocs 3" in err
+    assert "(see 'xpnet train --help')" in err
+
+
+def test_a_long_run_of_fast_epochs_shows_a_line_a_second_not_every_epoch(capsys):
+    code, _, err = run(capsys, "train", "--dataset", "xor", "--epochs", "200", "--backend",
+                       "numpy", "--hidden", "4")
+    lines = [ln for ln in err.splitlines() if ln.startswith("epoch ")]
+    assert code == 0 and lines[0].startswith("epoch 1/200") and lines[-1].startswith(
+        "epoch 200/200")
+    assert len(lines) < 50
+
+
+def test_python_mistakes_answer_in_one_line_naming_the_value(tmp_path):
+    with pytest.raises(TypeError, match=r"layers\[1\] = 5.5 is not a whole number"):
+        xpnet.Network([4, 5.5, 2])
+    net = xpnet.Network([2, 3, 2], backend="numpy", seed=0)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(OSError, match="afile is a file, not a folder"):
+        net.save(tmp_path / "afile" / "m.npz")
+    with pytest.raises(ValueError, match=r"X holds nan at row 1, column 0"):
+        net.predict(np.array([[0.0, 1.0], [np.nan, 2.0]]))
+    assert net.predict(np.zeros((0, 2))).shape == (0,)
+    with pytest.raises(ValueError, match="give the rate to the object"):
+        net.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), optimizer=xpnet.SGD(0.1),
+                learning_rate=0, progress=False)

@@ -43,6 +43,9 @@ def test_confusion_matrix_and_scores():
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(4 / 6)
     text = metrics.report(C, ["a", "b", "c"])
     assert "confusion matrix" in text and "macro" in text
+    long = metrics.report(C, ["class_0", "class_1", "class_2"]).splitlines()
+    assert long[1].split() == ["class_0", "class_1", "class_2"]   # the headers stay apart
+    assert long[2].split() == ["class_0", "2", "1", "0"]
 
 
 def test_kfold_partitions_every_example_once():

@@ -22,7 +22,7 @@ from typing import BinaryIO
 def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
     """``with atomic_write(p) as fh: fh.write(...)``: ``p`` appears complete or not at all."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    _make_folder(path)
     fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -35,6 +35,22 @@ def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
         raise
     for stale in path.parent.glob(f".{path.name}.*.part"):  # left by a killed writer
         stale.unlink(missing_ok=True)
+
+
+def _make_folder(path: Path) -> None:
+    """The folder ``path`` goes in, created if missing; an error in one line naming the file
+    in the way, or the folder that cannot be written, rather than the bare OS error."""
+    if path.is_dir():
+        raise IsADirectoryError(f"cannot write {path}: it is a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        blocker = next(p for p in [path.parent, *path.parent.parents] if p.exists())
+        raise NotADirectoryError(f"cannot write {path}: {blocker} is a file, not a "
+                                 "folder") from None
+    except PermissionError:
+        raise PermissionError(f"cannot write {path}: no permission to create "
+                              f"{path.parent}") from None
 
 
 def _create_temporary(path: Path) -> tuple[int, str]:

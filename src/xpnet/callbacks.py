@@ -7,6 +7,7 @@ validation and checkpoint callbacks, :mod:`xpnet.train`)."""
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
@@ -198,10 +199,18 @@ class DivergenceGuard(Callback):
 
 
 class Progress(Callback):
-    """A tqdm bar per epoch on a terminal, one plain line per epoch otherwise, or silence."""
+    """A tqdm bar per epoch on a terminal, one plain line per epoch otherwise, or silence.
+
+    A run of more than :attr:`EVERY_EPOCH_UP_TO` epochs whose epochs take less than a second
+    shows its first and last epoch and one line a second between them (a small table's 150
+    epochs of 0.1 s, say); every epoch's figures are in the history all the same."""
+
+    EVERY_EPOCH_UP_TO = 20
+    SECONDS_BETWEEN_LINES = 1.0
 
     def __init__(self, enabled: bool, stream: TextIO, epochs: int, steps: int):
         self.enabled, self.stream, self.epochs, self.steps = enabled, stream, epochs, steps
+        self.last_line: float | None = None
         self.bar: Any = None
         self.tqdm: Any = None
         if enabled and getattr(stream, "isatty", lambda: False)():
@@ -223,7 +232,11 @@ class Progress(Callback):
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
         self.close()
-        if self.enabled:
+        now = time.monotonic()
+        shown = self.epochs <= self.EVERY_EPOCH_UP_TO or self.last_line is None or \
+            epoch == self.epochs or now - self.last_line >= self.SECONDS_BETWEEN_LINES
+        if self.enabled and shown:
+            self.last_line = now
             parts = [f"epoch {logs['epoch']}/{self.epochs}", f"loss {logs['loss']:.4f}"]
             for key in ("accuracy", "val_loss", "val_accuracy"):
                 if not math.isnan(logs[key]):

@@ -197,11 +197,19 @@ def stack(
             if dropout and not is_output:
                 layers.append(Dropout(dropout))
         return layers
-    layers = []
-    for layer in spec:
-        if not isinstance(layer, (Dense, Dropout)):
-            raise TypeError(f"layers must be all sizes or all layer objects; got {layer!r}")
-        layers.append(layer)
+    def size(s: Any) -> bool:
+        return isinstance(s, numbers.Integral) and not isinstance(s, bool)
+
+    for i, s in enumerate(spec):
+        if not size(s) and not isinstance(s, (Dense, Dropout)):
+            raise TypeError(f"layers[{i}] = {s!r} is " + (
+                "not a whole number of units (sizes are counts, like [4, 8, 2])"
+                if isinstance(s, numbers.Number) else
+                "neither a size nor a layer object (Dense, Dropout)"))
+    if any(size(s) for s in spec):
+        raise TypeError("layers mixes sizes and layer objects: give all sizes ([4, 8, 2]) or "
+                        "all layers (Dense, Dropout)")
+    layers = list(spec)
     if not isinstance(layers[-1], Dense):
         raise ValueError("the last layer must be Dense (it defines the outputs)")
     prev = None

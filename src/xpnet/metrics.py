@@ -52,9 +52,9 @@ def report(C: np.ndarray, class_names: list[str] | None = None) -> str:
     names = class_names or [str(i) for i in range(k)]
     w = max(6, max(len(n) for n in names), len(str(int(C.max(initial=0)))) + 1)
     lines = ["confusion matrix (rows: true class, columns: predicted)",
-             " " * w + "".join(f"{n:>{w}}" for n in names)]
+             " " * w + "".join(f" {n:>{w}}" for n in names)]   # a space between columns
     for i in range(k):
-        lines.append(f"{names[i]:>{w}}" + "".join(f"{int(v):>{w}}" for v in C[i]))
+        lines.append(f"{names[i]:>{w}}" + "".join(f" {int(v):>{w}}" for v in C[i]))
     m = precision_recall_f1(C)
     lines += ["", f"{'class':>{w}} {'precision':>9} {'recall':>9} {'f1':>9} {'support':>8}"]
     for i in range(k):

@@ -223,6 +223,10 @@ def get(spec: str | Optimizer, learning_rate: float | None = None, **kwargs: Any
     """An optimizer from a name: ``"sgd"``, ``"momentum"`` (SGD, momentum 0.9 unless given),
     ``"nesterov"`` or ``"adam"``; an Optimizer object is returned as is."""
     if isinstance(spec, Optimizer):
+        if learning_rate is not None:
+            raise ValueError(f"learning_rate={learning_rate} beside the optimizer object {spec!r}: "
+                             "give the rate to the object (SGD(learning_rate=...)), or name "
+                             "the optimizer ('sgd') with learning_rate=")
         return spec
     if not isinstance(spec, str) or spec not in NAMES:
         raise ValueError(f"unknown optimizer {spec!r}; valid optimizers: {', '.join(NAMES)}")

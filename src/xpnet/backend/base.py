@@ -51,6 +51,8 @@ class Backend:
     #: ``X.T @ D`` as dense arrays of the library): the first layer's products then use the
     #: sparse rows, which is faster than densifying them (:mod:`xpnet.sparse_rows`)
     sparse_products: ClassVar[bool] = False
+    #: whether :meth:`compile` compiles a whole step (``compile=True``, ``--compile``)
+    compiles: ClassVar[bool] = False
 
     def __init__(self, xp: Any, device: Any, lib: Any, kernels: Kernels = PORTABLE):
         self.xp, self.device, self.lib, self.kernels = xp, device, lib, kernels

@@ -16,6 +16,7 @@ class TorchBackend(Backend):
     """PyTorch tensors on the CPU or a CUDA GPU."""
 
     name, module = "torch", "torch"
+    compiles = True
     install = "install PyTorch: pip install 'xpnet[torch]'"
 
     @classmethod

@@ -29,9 +29,9 @@ def say(args: argparse.Namespace, *parts: Any) -> None:
 
 
 def result(args: argparse.Namespace, *parts: Any) -> None:
-    """A command's result: stdout, so that ``> out.txt`` keeps it (``--quiet`` silences it)."""
-    if not getattr(args, "quiet", False):
-        print(*parts, flush=True)
+    """A command's result: stdout, so that ``> out.txt`` keeps it (``--quiet`` hides progress,
+    never results)."""
+    print(*parts, flush=True)
 
 
 def load_dataset(args: argparse.Namespace) -> datasets.Dataset:

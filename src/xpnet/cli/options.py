@@ -32,8 +32,16 @@ positive_float = checked(float, lambda v: 0.0 < v < float("inf"), "a finite numb
 nonneg_float = checked(float, lambda v: 0.0 <= v < float("inf"), "a finite number >= 0")
 
 
+def hidden_size(text: str) -> int:
+    """A hidden layer's size (an integer >= 1), or ``none`` (0: no hidden layer)."""
+    return 0 if text.strip().lower() == "none" else positive_int(text)
+
+
 class Parser(argparse.ArgumentParser):
-    """Usage mistakes in one line (the full usage is one ``--help`` away)."""
+    """Usage mistakes in one line (the full usage is one ``--help`` away); ``commands`` holds
+    each command's own parser, whose help a mistake in that command points to."""
+
+    commands: dict[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -67,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"xpnet {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    p.commands = sub.choices
 
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--backend", default="auto",
@@ -90,12 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="mnist (the default), wheat-seeds (shipped with xpnet), xor, spirals, "
                         "moons, a .csv file, or a folder of IDX files; with --resume, the "
                         "checkpoint's dataset by default")
-    t.add_argument("--label-column", type=int, help="CSV label column (default -1)")
+    t.add_argument("--label-column", metavar="COLUMN",
+                   help="CSV label column: an index (0 the first, -1 the last: the default) "
+                        "or its header name")
     t.add_argument("--task", choices=("auto", "classification", "regression"),
-                   help="for a CSV: classes or a real-valued target (default auto: regression "
-                        "when a label has a fraction)")
+                   help="for a CSV: classes or a real-valued target (default auto: a target "
+                        "when a label has a fraction, or whole numbers take more than 20 "
+                        "values, or over half the rows a value of their own; else classes)")
     t.add_argument("--no-download", action="store_true", help="never download data")
-    t.add_argument("--hidden", type=positive_int, nargs="*", help="hidden layer sizes")
+    t.add_argument("--hidden", type=hidden_size, nargs="+", metavar="SIZE",
+                   help="hidden layer sizes, e.g. --hidden 64 32 (--hidden none: no hidden "
+                        "layer)")
     t.add_argument("--activation", choices=activations.NAMES, help="hidden activation")
     t.add_argument("--output", choices=activations.NAMES, help="output activation")
     t.add_argument("--loss", choices=losses.NAMES)
@@ -146,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset",
                    help="the data to score (default: the dataset the model records, whose "
                         "held-out test rows are scored; mnist for models that record none)")
-    e.add_argument("--label-column", type=int,
+    e.add_argument("--label-column", metavar="COLUMN",
                    help="CSV label column (default: the model's, else -1)")
     e.add_argument("--no-download", action="store_true")
 

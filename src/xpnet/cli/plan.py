@@ -83,7 +83,8 @@ class Plan:
         from ..network import Network
 
         o = self.opts
-        return Network([self.n_features, *self.pick("hidden"), self.n_out],
+        hidden = [size for size in self.pick("hidden") if size]   # --hidden none: no layer
+        return Network([self.n_features, *hidden, self.n_out],
                        hidden=self.pick("activation"), output=self.output, loss=self.loss,
                        init=o.init, bias_init=o.bias_init, dropout=self.dropout, l2=self.l2,
                        backend=o.backend, device=o.device, dtype=o.dtype, seed=o.seed)

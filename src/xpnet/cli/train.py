@@ -4,6 +4,7 @@ then cross-validate, or fit, test, save, plot and write the metrics."""
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     opts = _settings(args, ck, comm, device)
     ds = load_dataset(opts)
     plan = Plan.make(opts, ds, ck)
+    if ck is not None and ck.state["epochs_done"] >= plan.epochs:
+        raise UsageError(f"{ck.path} has done {ck.state['epochs_done']} epochs already, all of "
+                         f"the {plan.epochs} asked for; ask for more epochs to continue "
+                         f"(--epochs {ck.state['epochs_done'] + plan.epochs})")
     if opts.cv:
         return _cross_validation(opts, plan, ds)
     X_train, y_train, X_test, y_test = _train_test(opts, ds)
@@ -39,16 +44,37 @@ def cmd_train(args: argparse.Namespace) -> int:
         "train_seconds": seconds, "history": history.as_dict(), "network": net.config(),
         "backend": net.backend.describe(), "optimizer": plan.optimizer.config()}
     X_test_scaled = _test(opts, plan, net, X_test, y_test, history, seconds, metrics)
+    _outputs(opts, plan, net, history, (X_test_scaled, X_test, y_test), ds, metrics)
+    return _interrupted(opts, history)
+
+
+def _outputs(opts: argparse.Namespace, plan: Plan, net: Any, history: Any,
+             test: tuple[Any, Any, Any], ds: datasets.Dataset, metrics: dict[str, Any]
+             ) -> None:
+    """The model file, the plots and the metrics, each written whatever happens to the
+    others; a failure is one line naming what was not written (exit status 2)."""
+    failed = []
+
+    def attempt(what: str, write: Any) -> None:
+        try:
+            write()
+        except (OSError, ValueError) as exc:
+            failed.append(f"{what} not written ({exc})")
+
     if opts.save:
-        say(opts, f"saved model to {net.save(opts.save)}")
+        resumed = opts.save_from_checkpoint
+        attempt("the model", lambda: say(opts, f"saved model to {net.save(opts.save)}" + (
+            " (where the run's --save pointed)" if resumed else "")))
     if opts.plot:
         from .. import plot
 
-        written = plot.all_figures(opts.plot, net, history, X_test_scaled,
-                                   None if plan.regression else y_test, X_test, ds.image_shape)
-        say(opts, f"wrote {', '.join(str(p) for p in written)}")
-    write_metrics(opts, metrics)
-    return _interrupted(opts, history)
+        X_scaled, X_raw, y = test
+        attempt("the plots", lambda: say(opts, "wrote " + ", ".join(str(p) for p in (
+            plot.all_figures(opts.plot, net, history, X_scaled,
+                             None if plan.regression else y, X_raw, ds.image_shape)))))
+    attempt("the metrics", lambda: write_metrics(opts, metrics))
+    if failed:
+        raise UsageError("; ".join(failed))
 
 
 def _preflight(args: argparse.Namespace) -> None:
@@ -77,6 +103,31 @@ def _preflight(args: argparse.Namespace) -> None:
         raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
     if args.checkpoint_every and not (args.checkpoint or args.resume or args.save):
         raise UsageError("--checkpoint-every needs --checkpoint PATH or --save PATH")
+    if args.save and Path(args.save).suffix not in (".npz", ".safetensors"):
+        raise UsageError(f"--save {args.save}: name the model file .npz or .safetensors")
+    for flag, path in (("--save", args.save), ("--checkpoint", args.checkpoint),
+                       ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
+        if path:
+            _check_writable(flag, Path(path), folder=flag == "--plot")
+    if args.compile and not resolve(args.backend, args.device).compiles:
+        raise UsageError(f"--compile needs --backend torch (the step compiled with "
+                         f"torch.compile); the {resolve(args.backend, args.device).name} "
+                         "backend runs the step as it is: drop --compile")
+
+
+def _check_writable(flag: str, path: Path, folder: bool = False) -> None:
+    """Refuse, before training, an output path that cannot be written: its nearest existing
+    folder must be a writable folder (and the path itself, when it exists, a file, or for
+    ``folder`` a folder)."""
+    if path.exists() and path.is_dir() != folder:
+        raise UsageError(f"{flag} {path}: a {'file' if folder else 'folder'} is in the way")
+    ancestor = path if folder and path.exists() else path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{flag} {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {ancestor} is not writable")
 
 
 def _read_resume(path: str | None) -> Any:
@@ -101,6 +152,9 @@ def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argp
                           ("seed", 0), ("task", "auto")):
         if getattr(opts, name) is None:
             setattr(opts, name, saved.get(name, default))
+    opts.save_from_checkpoint = opts.save is None and bool(saved.get("save"))
+    if opts.save_from_checkpoint:   # a resumed run saves where the original run's --save did
+        opts.save = saved["save"]
     opts.saved_fit, opts.device, opts.comm = saved, device, comm
     if not comm.is_root:
         opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
@@ -186,7 +240,8 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
                                  if opts.early_stopping else [])
     notes = {"dataset": dataset_key(opts.dataset),
              "label_column": opts.label_column, "test_split": opts.test_split,
-             "seed": opts.seed, "task": opts.task}
+             "seed": opts.seed, "task": opts.task,
+             "save": str(Path(opts.save).resolve()) if opts.save else None}
     t0 = time.perf_counter()
     history = fit(net, Xtr, y_train, optimizer=plan.optimizer, callbacks=callbacks,
                   checkpoint=checkpoint, checkpoint_every=opts.checkpoint_every or 1,

@@ -37,7 +37,7 @@ def load_idx_directory(directory: str | Path) -> Dataset:
                    shape, scaling="pixels" if X_tr.dtype.kind == "u" else "standardize")
 
 
-def load(spec: str, data_dir: str | Path | None = None, label_column: int = -1,
+def load(spec: str, data_dir: str | Path | None = None, label_column: int | str = -1,
          download: bool = True, progress: bool = True, task: str = "auto") -> Dataset:
     """The dataset a user names: ``mnist``, ``wheat-seeds`` (shipped with xpnet),
     ``xor``/``spirals``/``moons``, a ``.csv`` file or a directory of IDX files. ``task``

@@ -33,17 +33,22 @@ def _rows(path: Path, delimiter: str) -> list[tuple[int, list[str]]]:
 
 
 TASKS = ("auto", "classification", "regression")
+MANY_CLASSES = 20
+"""Whole-number labels with more distinct values than this read as a target, not as classes
+(``task="auto"``); so do those where, from 20 rows on, over half the rows have a value of
+their own (an age or a price written 151.0 is a quantity, not 214 classes)."""
 
 
-def load_csv(path: str | Path, label_column: int = -1, header: bool | None = None,
+def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None = None,
              delimiter: str = ",", task: str = "auto") -> Dataset:
     """Read a CSV whose columns are numbers except the label column.
 
-    ``label_column`` indexes the columns (negative from the end; the last by default). Labels
-    may be integers or strings (classes: their sorted distinct values, ``y`` holds indices into
-    them) or real numbers (a regression target, ``y`` the float values). ``task`` "auto"
-    decides by the labels: any number with a fraction makes it regression; "classification" or
-    "regression" forces the choice (integer counts as a target, say). ``header`` None means:
+    ``label_column`` indexes the columns (negative from the end; the last by default) or names
+    one by its header. Labels may be integers or strings (classes: their sorted distinct
+    values, ``y`` holds indices into them) or real numbers (a regression target, ``y`` the
+    float values). ``task`` "auto" decides by the labels: numbers with a fraction, or whole
+    numbers taking many values (:data:`MANY_CLASSES`), make a regression target, anything
+    else classes; "classification" or "regression" forces the choice. ``header`` None means:
     skip the first row if any feature field in it is not a number. Empty lines are skipped.
     Errors name the file and the line.
     """
@@ -56,9 +61,7 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     width = len(rows[0][1])
     if width < 2:
         raise DataError(f"{path}: line {rows[0][0]} has {width} column; need features and a label")
-    col = label_column if label_column >= 0 else width + label_column
-    if not 0 <= col < width:
-        raise DataError(f"{path}: label column {label_column} is out of range for {width} columns")
+    col = _column(path, label_column, rows[0][1])
     if header is None:
         first = rows[0][1]
         header = any(_number(f) is None for j, f in enumerate(first) if j != col)
@@ -77,7 +80,9 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
             v = _number(field)
             where = f"{path}: line {line}, column {j + 1}: {field.strip()!r}"
             if v is None:
-                raise DataError(f"{where} is not a number")
+                raise DataError(f"{where} is not a number" + (
+                    f"; if column {j + 1} holds the labels, name it: --label-column {j} (or "
+                    f"label_column={j})" if line == rows[0][0] else ""))
             if not math.isfinite(v):
                 raise DataError(f"{where} is not finite")
             values.append(v)
@@ -88,7 +93,9 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     numeric = all(v is not None and math.isfinite(v) for v in numbers)
     if task == "auto":
         whole = all(v is not None and float(v).is_integer() for v in numbers)
-        task = "regression" if numeric and not whole else "classification"
+        distinct = len(set(numbers))
+        many = distinct > MANY_CLASSES or (len(numbers) >= 20 and distinct > len(numbers) / 2)
+        task = "regression" if numeric and (not whole or many) else "classification"
     if task == "regression":
         if not numeric:
             bad = next(i for i, v in enumerate(numbers) if v is None or not math.isfinite(v))
@@ -102,6 +109,24 @@ def load_csv(path: str | Path, label_column: int = -1, header: bool | None = Non
     if len(names) < 2:
         raise DataError(f"{path}: the label column holds a single class {names!r}")
     return Dataset(path.stem, X, y, class_names=names, scaling="standardize")
+
+
+def _column(path: Path, label_column: int | str, first: list[str]) -> int:
+    """The label column's index among the first row's fields: ``label_column`` an index
+    (negative from the end, given as a number or its text) or a header name."""
+    width = len(first)
+    text = str(label_column).strip()
+    if isinstance(label_column, str) and not text.lstrip("-").isdigit():
+        names = [f.strip() for f in first]
+        if text not in names:
+            raise DataError(f"{path}: no column named {text!r}; the first row holds "
+                            f"{', '.join(repr(n) for n in names)}")
+        return names.index(text)
+    index = int(text)
+    col = index if index >= 0 else width + index
+    if not 0 <= col < width:
+        raise DataError(f"{path}: label column {index} is out of range for {width} columns")
+    return col
 
 
 def _class_names(labels: list[str]) -> list[str]:
