@@ -144,7 +144,7 @@ def test_a_kind_stopped_at_the_limit_keeps_the_other_kinds_figures(tmp_path):
     if not gpu_check.mpi_status(env).startswith("ok"):
         pytest.skip(f"MPI cannot run here: {gpu_check.mpi_status(env)}")
     out = tmp_path / "out"
-    run(out, "--only", "distributed", "--limit", "distributed=40",
+    run(out, "--only", "distributed", "--limit", "distributed=15",
         env={"XPNET_GPU_CHECK_HANG": "distributed-nccl", "XPNET_GPU_CHECK_GRACE": "2",
              "OPENBLAS_NUM_THREADS": "1"})
     record = json.loads((out / "distributed.json").read_text())

@@ -185,7 +185,10 @@ def stack(
     fit one another and to end in a Dense layer."""
     if not isinstance(spec, (list, tuple)) or len(spec) == 0:
         raise TypeError("layers must be a non-empty list of sizes or of layer objects")
-    if all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in spec):
+    def size(s: Any) -> bool:
+        return isinstance(s, numbers.Integral) and not isinstance(s, bool)
+
+    if all(size(s) for s in spec):
         activations.get(hidden)  # a typo fails even where no hidden layer uses the name
         sizes = [int(s) for s in spec]   # type: ignore[arg-type]
         if len(sizes) < 2:
@@ -197,9 +200,6 @@ def stack(
             if dropout and not is_output:
                 layers.append(Dropout(dropout))
         return layers
-    def size(s: Any) -> bool:
-        return isinstance(s, numbers.Integral) and not isinstance(s, bool)
-
     for i, s in enumerate(spec):
         if not size(s) and not isinstance(s, (Dense, Dropout)):
             raise TypeError(f"layers[{i}] = {s!r} is " + (
@@ -209,7 +209,7 @@ def stack(
     if any(size(s) for s in spec):
         raise TypeError("layers mixes sizes and layer objects: give all sizes ([4, 8, 2]) or "
                         "all layers (Dense, Dropout)")
-    layers = list(spec)
+    layers = [s for s in spec if isinstance(s, (Dense, Dropout))]
     if not isinstance(layers[-1], Dense):
         raise ValueError("the last layer must be Dense (it defines the outputs)")
     prev = None

@@ -336,7 +336,9 @@ class Network:
             return out[:, 0] if self.n_outputs == 1 else out
         index = self.predict_index(X)
         values = label_values(self.class_names)
-        return index if are_indices(values) else values[to_numpy(index)]
+        if values is None or are_indices(values):
+            return index
+        return values[to_numpy(index)]
 
     @on_its_device
     def predict_index(self, X: Any) -> Array:
@@ -347,7 +349,7 @@ class Network:
 
     def _empty_answer(self) -> Any:
         values = label_values(self.class_names) if self.is_classifier else None
-        if not are_indices(values):
+        if values is not None and not are_indices(values):
             return values[:0]
         xp, dev = self.xp, self.backend.device
         if self.is_classifier:

@@ -30,8 +30,9 @@ def say(args: argparse.Namespace, *parts: Any) -> None:
 
 def result(args: argparse.Namespace, *parts: Any) -> None:
     """A command's result: stdout, so that ``> out.txt`` keeps it (``--quiet`` hides progress,
-    never results)."""
-    print(*parts, flush=True)
+    never results; of a data-parallel run's ranks, rank 0 alone prints them)."""
+    if getattr(args, "show_results", True):
+        print(*parts, flush=True)
 
 
 def load_dataset(args: argparse.Namespace) -> datasets.Dataset:

@@ -4,6 +4,7 @@ read, and the defaults each kind of dataset trains with (shown by ``xpnet train 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from typing import Any
 
 from .. import __version__, activations, init, losses, optim, recipes, schedules
@@ -41,7 +42,7 @@ class Parser(argparse.ArgumentParser):
     """Usage mistakes in one line (the full usage is one ``--help`` away); ``commands`` holds
     each command's own parser, whose help a mistake in that command points to."""
 
-    commands: dict[str, argparse.ArgumentParser] = {}
+    commands: Mapping[str, argparse.ArgumentParser] = {}
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
@@ -68,7 +69,7 @@ def recipes_text() -> str:
               "--optimizer or --lr drops its schedule")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> Parser:
     p = Parser(
         prog="xpnet", description="Train and use dense neural networks on NumPy, CuPy, "
         "PyTorch or array-api-strict.")

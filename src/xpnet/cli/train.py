@@ -156,6 +156,7 @@ def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argp
     if opts.save_from_checkpoint:   # a resumed run saves where the original run's --save did
         opts.save = saved["save"]
     opts.saved_fit, opts.device, opts.comm = saved, device, comm
+    opts.show_results = comm.is_root
     if not comm.is_root:
         opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
     return opts
