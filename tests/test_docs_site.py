@@ -4,6 +4,7 @@ page missing from the navigation or a docstring mkdocstrings cannot render fails
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -27,4 +28,22 @@ def test_the_site_builds_strictly(tmp_path):
         assert (tmp_path / "site" / page / "index.html").exists() or page == "index"
     html = (tmp_path / "site" / "reference" / "index.html").read_text()
     assert "loss_and_grads" in html and "TrainingStep" in html   # generated from docstrings
+    # cross-references in docstrings are links (mkdocstrings' [`name`][path]), never the raw
+    # text of a Sphinx role, which MkDocs would show as it is
+    role = re.compile(r":(meth|class|func|mod|data|attr|exc):`?[\w.~]+")
+    raw = [f"{page.relative_to(tmp_path)}: {m.group(0)}"
+           for page in (tmp_path / "site").rglob("*.html")
+           for m in role.finditer(page.read_text())]
+    assert not raw, raw[:10]
+    assert html.count('class="autorefs autorefs-internal"') >= 150
     shutil.rmtree(tmp_path / "site")
+
+
+def test_no_docstring_holds_a_sphinx_role():
+    """The source itself: a role would reach the site as raw text (the build test above sees
+    what is rendered; this one sees every docstring, rendered or not)."""
+    src = ROOT / "src" / "xpnet"
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in sorted(src.rglob("*.py"))
+             for n, line in enumerate(p.read_text().splitlines(), 1)
+             if re.search(r":(meth|class|func|mod|data|attr|exc):`", line)]
+    assert not found, found

@@ -1,17 +1,18 @@
 """Activation functions, each registered together with its derivative.
 
-An :class:`Activation` maps pre-activations ``Z`` (batch, n) to activations ``A = f(Z)`` and
-back-propagates an upstream gradient ``dA = dC/dA`` to ``dZ = dC/dZ``. For the element-wise
-functions that is ``dZ = dA * f'(Z)`` (the Hadamard product of BP1/BP2); softmax couples the
-entries of a row and back-propagates through its Jacobian without forming it.
+An [`Activation`][xpnet.activations.Activation] maps pre-activations ``Z`` (batch, n) to activations
+``A = f(Z)`` and back-propagates an upstream gradient ``dA = dC/dA`` to ``dZ = dC/dZ``. For the
+element-wise functions that is ``dZ = dA * f'(Z)`` (the Hadamard product of BP1/BP2); softmax
+couples the entries of a row and back-propagates through its Jacobian without forming it.
 
 Piecewise functions are written with 0/1 masks (``Z * (Z > 0)``) rather than ``where``: the
 same maths, but NumPy's ``where`` on a random sign pattern is far slower than a multiply,
 enough to make ReLU's backward pass cost as much as the layer's GEMM.
-:meth:`Activation.forward` also lets the mask computed for ``f`` be reused by the backward
-pass.
+[`Activation.forward`][xpnet.activations.Activation.forward] also lets the mask computed for ``f``
+be reused by the backward pass.
 
-Look one up with :func:`get` (``get("elu", alpha=0.5)``); :data:`NAMES` lists them all.
+Look one up with [`get`][xpnet.activations.get] (``get("elu", alpha=0.5)``);
+[`NAMES`][xpnet.activations.NAMES] lists them all.
 """
 
 from __future__ import annotations
@@ -63,7 +64,8 @@ class Activation:
         return dA * self.df(xp, Z, A)
 
     def config(self) -> dict[str, Any]:
-        """Name and parameters, enough to rebuild this activation with :func:`get`."""
+        """Name and parameters, enough to rebuild this activation with
+        [`get`][xpnet.activations.get]."""
         return {"name": self.name, **self.params}
 
 

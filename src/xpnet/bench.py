@@ -6,10 +6,10 @@ the weight gradient ``A_prev^T @ D`` (n_in x M x n_out), and for every layer but
 input gradient ``D @ W^T``. Those GEMMs are timed bare (``xp.matmul`` on arrays of the same
 shapes) and the whole step is timed beside them, interleaved, so the ratio step / GEMMs says
 what everything else costs. The step timed is the one a fit runs per batch
-(:class:`xpnet.step.TrainingStep`: the batch gathered from a training set of MNIST's 60,000
-rows on the device, forward, backward, SGD-momentum update, the per-example hits), on the
-batches of a seeded permutation in turn (:func:`training_step`). GPU timings
-synchronise the device inside the timed region. The full suite lives in ``benchmarks/``
+([`xpnet.step.TrainingStep`][xpnet.step.TrainingStep]: the batch gathered from a training set of
+MNIST's 60,000 rows on the device, forward, backward, SGD-momentum update, the per-example hits), on
+the batches of a seeded permutation in turn ([`training_step`][xpnet.bench.training_step]). GPU
+timings synchronise the device inside the timed region. The full suite lives in ``benchmarks/``
 (pytest-benchmark).
 """
 
@@ -49,7 +49,8 @@ def gemm_shapes(sizes: tuple[int, ...], M: int) -> list[tuple[str, tuple[int, in
 
 def step_flops(sizes: tuple[int, ...], M: int) -> int:
     """Floating-point operations of the step's GEMMs (2 per multiply-add): the GEMMs
-    :func:`gemm_shapes` lists, as :func:`xpnet.step.gemm_flops` counts them."""
+    [`gemm_shapes`][xpnet.bench.gemm_shapes] lists, as
+    [`xpnet.step.gemm_flops`][xpnet.step.gemm_flops] counts them."""
     return gemm_flops(sizes, M)
 
 
@@ -105,8 +106,9 @@ def machine() -> dict[str, Any]:
 
 
 class TimedStep:
-    """One :class:`~xpnet.step.TrainingStep` per call, on the next batch of a seeded
-    permutation (:func:`training_step`); ``step`` is the TrainingStep itself."""
+    """One [`TrainingStep`][xpnet.step.TrainingStep] per call, on the next batch of a seeded
+    permutation ([`training_step`][xpnet.bench.training_step]); ``step`` is the TrainingStep
+    itself."""
 
     def __init__(self, step: TrainingStep, order: Any, bounds: Any):
         self.step, self.order, self.bounds = step, order, bounds
@@ -118,11 +120,11 @@ class TimedStep:
 
 def training_step(model: Model, optimizer: Any, M: int, rng: np.random.Generator,
                   rows: int = POOL, compile: bool = False) -> TimedStep:
-    """A function that runs one :class:`~xpnet.step.TrainingStep` of ``model`` per call, on the
-    next batch of ``M`` rows of a seeded permutation of a random training set of ``rows`` rows
+    """A function that runs one [`TrainingStep`][xpnet.step.TrainingStep] of ``model`` per call, on
+    the next batch of ``M`` rows of a seeded permutation of a random training set of ``rows`` rows
     (integer labels, one-hot on the device), as a fit runs it (``compile``: the step compiled
-    whole). ``model`` is a classifier whose first layer takes ``n_inputs`` features and whose
-    last gives ``n_outputs`` classes."""
+    whole). ``model`` is a classifier whose first layer takes ``n_inputs`` features and whose last
+    gives ``n_outputs`` classes."""
     be, n = model.backend, max(rows, M)
     n_in, n_out = model.n_inputs, model.n_outputs   # type: ignore[attr-defined]
     X, Y = model.prepare(rng.random((n, n_in), dtype=np.float32), rng.integers(0, n_out, n))

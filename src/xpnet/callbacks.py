@@ -1,8 +1,10 @@
 """What a fit reports and how it reacts, step by step and epoch by epoch: the
-:class:`Callback` protocol and the :class:`CallbackList` the fit loop calls, the
-:class:`History` of per-epoch figures, and the callbacks that come with xpnet:
-:class:`EarlyStopping`, :class:`DivergenceGuard` and :class:`Progress` (the fit loop adds its
-validation and checkpoint callbacks, :mod:`xpnet.train`)."""
+[`Callback`][xpnet.callbacks.Callback] protocol and the
+[`CallbackList`][xpnet.callbacks.CallbackList] the fit loop calls, the
+[`History`][xpnet.callbacks.History] of per-epoch figures, and the callbacks that come with xpnet:
+[`EarlyStopping`][xpnet.callbacks.EarlyStopping],
+[`DivergenceGuard`][xpnet.callbacks.DivergenceGuard] and [`Progress`][xpnet.callbacks.Progress] (the
+fit loop adds its validation and checkpoint callbacks, [`xpnet.train`][xpnet.train])."""
 
 from __future__ import annotations
 
@@ -24,8 +26,8 @@ Array = Any
 
 
 class Callback:
-    """What :func:`xpnet.train.fit` calls, in the shape Keras made familiar. Subclass it and
-    override what you need; every hook does nothing by default.
+    """What [`xpnet.train.fit`][xpnet.train.fit] calls, in the shape Keras made familiar. Subclass
+    it and override what you need; every hook does nothing by default.
 
     * ``on_train_begin(model)``: once, before the first epoch.
     * ``on_epoch_begin(model, epoch)``: before each epoch, ``epoch`` counting from 1.
@@ -56,8 +58,8 @@ class Callback:
 
 
 class CallbackList(Callback):
-    """Callbacks called in order, as one. Each must be a :class:`Callback`; only those that
-    override ``on_step_end`` are called per step."""
+    """Callbacks called in order, as one. Each must be a [`Callback`][xpnet.callbacks.Callback];
+    only those that override ``on_step_end`` are called per step."""
 
     def __init__(self, callbacks: Iterable[Any]):
         if isinstance(callbacks, Callback) or not isinstance(callbacks, (list, tuple)):
@@ -167,10 +169,11 @@ class EarlyStopping(Callback):
 
 
 class DivergenceGuard(Callback):
-    """A NaN or infinite cost ends training with :class:`TrainingDiverged`, naming the epoch
-    and the step where it appeared. Where reading a value is free (the CPU) every step's cost
-    is checked as it comes; on a device, whose reads wait for the queue, the epoch's loss is
-    checked once and, when it is not finite, the step is found in the epoch's costs."""
+    """A NaN or infinite cost ends training with
+    [`TrainingDiverged`][xpnet.errors.TrainingDiverged], naming the epoch and the step where it
+    appeared. Where reading a value is free (the CPU) every step's cost is checked as it comes; on a
+    device, whose reads wait for the queue, the epoch's loss is checked once and, when it is not
+    finite, the step is found in the epoch's costs."""
 
     def __init__(self, steps: int, each_step: bool, history: History):
         self.steps, self.each_step, self.history = steps, each_step, history
@@ -201,9 +204,10 @@ class DivergenceGuard(Callback):
 class Progress(Callback):
     """A tqdm bar per epoch on a terminal, one plain line per epoch otherwise, or silence.
 
-    A run of more than :attr:`EVERY_EPOCH_UP_TO` epochs whose epochs take less than a second
-    shows its first and last epoch and one line a second between them (a small table's 150
-    epochs of 0.1 s, say); every epoch's figures are in the history all the same."""
+    A run of more than [`EVERY_EPOCH_UP_TO`][xpnet.callbacks.Progress.EVERY_EPOCH_UP_TO] epochs
+    whose epochs take less than a second shows its first and last epoch and one line a second
+    between them (a small table's 150 epochs of 0.1 s, say); every epoch's figures are in the
+    history all the same."""
 
     EVERY_EPOCH_UP_TO = 20
     SECONDS_BETWEEN_LINES = 1.0

@@ -18,7 +18,8 @@ from .model import Model
 @dataclass
 class Checkpoint:
     """A checkpoint file as read once: its path, header, arrays and shown name
-    (:func:`read_checkpoint`); ``fit(resume=...)`` takes it, and so does the command line."""
+    ([`read_checkpoint`][xpnet.checkpoints.read_checkpoint]); ``fit(resume=...)`` takes it, and so
+    does the command line."""
 
     path: Path
     header: dict[str, Any]
@@ -31,8 +32,9 @@ class Checkpoint:
 
 
 def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint written by :func:`fit`; a model file without training state, or a
-    file that is not xpnet's, is refused with :class:`ModelFileError`."""
+    """Read a checkpoint written by [`fit`][xpnet.train.fit]; a model file without training state,
+    or a file that is not xpnet's, is refused with
+    [`ModelFileError`][xpnet.errors.ModelFileError]."""
     header, arrays, shown = io.read_any(path)
     if not isinstance(header.get("training"), dict):
         raise ModelFileError(f"{path}: a model file, not a checkpoint (no training state)")
@@ -119,8 +121,8 @@ def save_checkpoint(model: io.Saved, path: str | Path, opt: optim.Optimizer,
                     sched: schedules.Schedule, base_lr: float, history: History,
                     epochs_done: int, settings: dict[str, Any] | None = None,
                     shuffler: Any = None) -> Path:
-    """The model plus everything :func:`fit` needs to continue exactly: optimizer state, the
-    random generator's state, schedule, base learning rate, history and epochs done."""
+    """The model plus everything [`fit`][xpnet.train.fit] needs to continue exactly: optimizer
+    state, the random generator's state, schedule, base learning rate, history and epochs done."""
     slots, arrays = opt.state_arrays()
     state = {
         "epochs_done": epochs_done,

@@ -1,19 +1,19 @@
 """Communicators for data-parallel training: a single process, MPI (mpi4py) or NCCL (CuPy).
 
-The fit loop sees only :class:`Communicator`: ``rank``, ``size``, ``allreduce_sum`` of one flat
-array, ``broadcast`` of one flat array from rank 0, ``allreduce_host`` of a few host floats, and
-``abort``. Data parallelism in the standard form sits on top (``xpnet.train``): rank 0's initial
-parameters are broadcast, every global batch is split across the ranks, each rank's gradients
-are packed into one flat buffer, summed with one all-reduce per step, and every rank applies the
-same update.
+The fit loop sees only [`Communicator`][xpnet.comm.Communicator]: ``rank``, ``size``,
+``allreduce_sum`` of one flat array, ``broadcast`` of one flat array from rank 0, ``allreduce_host``
+of a few host floats, and ``abort``. Data parallelism in the standard form sits on top
+(``xpnet.train``): rank 0's initial parameters are broadcast, every global batch is split across the
+ranks, each rank's gradients are packed into one flat buffer, summed with one all-reduce per step,
+and every rank applies the same update.
 
-* :class:`Single` — one process; every operation is the identity.
-* :class:`MPI` — ``mpi4py``'s ``Allreduce``/``Bcast`` on contiguous buffers. Host arrays (NumPy,
-  PyTorch-CPU) are reduced in place; device arrays go through the host unless the MPI build is
-  CUDA-aware and ``XPNET_MPI_CUDA_AWARE=1`` says so, in which case CuPy buffers are passed
+* [`Single`][xpnet.comm.Single] — one process; every operation is the identity.
+* [`MPI`][xpnet.comm.MPI] — ``mpi4py``'s ``Allreduce``/``Bcast`` on contiguous buffers. Host arrays
+  (NumPy, PyTorch-CPU) are reduced in place; device arrays go through the host unless the MPI build
+  is CUDA-aware and ``XPNET_MPI_CUDA_AWARE=1`` says so, in which case CuPy buffers are passed
   directly.
-* :class:`NCCL` — ``cupyx.distributed`` (NCCL), one process per GPU; the rank and world size
-  come from the MPI launcher's environment or from ``RANK``/``WORLD_SIZE``, and the rendezvous
+* [`NCCL`][xpnet.comm.NCCL] — ``cupyx.distributed`` (NCCL), one process per GPU; the rank and world
+  size come from the MPI launcher's environment or from ``RANK``/``WORLD_SIZE``, and the rendezvous
   from ``CUPYX_DISTRIBUTED_HOST``/``CUPYX_DISTRIBUTED_PORT`` as cupyx.distributed documents.
 """
 
@@ -131,7 +131,7 @@ class NCCL(Communicator):
     runs cupyx's rendezvous server, a process that loops until it is stopped and would keep
     the program from exiting: it is stopped (cupyx's public ``stop``) at exit, before an abort,
     and when NCCL refuses to start (two ranks on one GPU, say), which is then one
-    :class:`BackendError` line on every rank instead of a hang.
+    [`BackendError`][xpnet.backend.base.BackendError] line on every rank instead of a hang.
     """
 
     name = "nccl"
@@ -195,7 +195,8 @@ def start_process_group(distributed: Any, size: int, rank: int, where: str) -> A
     from ``CUPYX_DISTRIBUTED_HOST``/``CUPYX_DISTRIBUTED_PORT`` as ``init_process_group`` reads
     them. Rank 0 starts the rendezvous server before NCCL starts; when NCCL then refuses, the
     server is stopped through the communicator's public ``stop`` and the refusal becomes one
-    :class:`BackendError` line (``where`` names this rank's device in it)."""
+    [`BackendError`][xpnet.backend.base.BackendError] line (``where`` names this rank's device in
+    it)."""
 
     class Stoppable(distributed.NCCLBackend):   # keeps a half-made communicator to stop
         def __init__(self, *args: Any, **kwargs: Any):
@@ -244,7 +245,7 @@ def pack(xp: Any, arrays: list[Array]) -> Array:
 
 
 def unpack(xp: Any, flat: Array, like: list[Array]) -> list[Array]:
-    """The inverse of :func:`pack`: arrays shaped like ``like``."""
+    """The inverse of [`pack`][xpnet.comm.pack]: arrays shaped like ``like``."""
     out, start = [], 0
     for a in like:
         n = int(np.prod(a.shape))
@@ -255,7 +256,7 @@ def unpack(xp: Any, flat: Array, like: list[Array]) -> list[Array]:
 
 def averaging(comm: Communicator, backend: Backend) -> Any:
     """The per-step reduction of data parallelism: this rank's gradients (by parameter name)
-    and cost, already weighted by its share of the global batch (:mod:`xpnet.step`), summed
+    and cost, already weighted by its share of the global batch ([`xpnet.step`][xpnet.step]), summed
     over the ranks in one all-reduce of one flat buffer. The result is the gradient and cost
     of the global batch, as one process would compute them (up to summation order)."""
     xp = backend.xp

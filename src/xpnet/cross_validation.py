@@ -17,7 +17,7 @@ def cross_validate(make_network: Any, X: np.ndarray, y: np.ndarray, k: int = 5,
                    scaling: str = "standardize", seed: int | None = 0,
                    report: bool | None = None, **fit_kwargs: Any) -> dict[str, Any]:
     """k-fold cross-validation: for each fold, a fresh model from ``make_network()``, a scaler
-    fitted on the training folds only, :func:`xpnet.train.fit`, and the accuracy on the
+    fitted on the training folds only, [`xpnet.train.fit`][xpnet.train.fit], and the accuracy on the
     held-out fold. ``report`` prints one line per fold (by default when ``progress`` is
     on)."""
     if report is None:

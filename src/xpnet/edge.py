@@ -4,7 +4,7 @@ placed on its device once, as the engine takes them.
 Inputs that come from the host are checked there (finite, the right shape), where reading them
 costs nothing; arrays already on the device are taken as they are, so that a training step
 never waits on a GPU to check its batch. A SciPy sparse matrix stays on the host
-(:class:`xpnet.sparse_rows.SparseRows`).
+([`xpnet.sparse_rows.SparseRows`][xpnet.sparse_rows.SparseRows]).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def inputs(backend: Backend, dtype: Any, X: Any, n_inputs: int, dense_first: boo
     """``X`` as an array (examples, n_inputs) of ``dtype`` on ``backend``'s device, checked:
     2-D, at least one row, ``n_inputs`` features, and (for host data) finite. Sparse ``X``
     stays sparse, its batches CSR for a first Dense layer where that pays
-    (:func:`xpnet.sparse_rows.stays_sparse`)."""
+    ([`xpnet.sparse_rows.stays_sparse`][xpnet.sparse_rows.stays_sparse])."""
     if is_sparse(X):
         rows = SparseRows(X, backend, dtype, direct=dense_first and stays_sparse(X, backend))
         if rows.shape[0] == 0:

@@ -1,6 +1,6 @@
 """xpnet's own exception types. Each is a ValueError, so callers that catch ValueError for bad
 input keep working; the command line turns them into one line on stderr and exit status 2.
-Also the one argument check the Python API shares, :func:`positive_int`."""
+Also the one argument check the Python API shares, [`positive_int`][xpnet.errors.positive_int]."""
 
 from __future__ import annotations
 

@@ -28,7 +28,8 @@ def evaluate(model: Model, X: Any, y: Any, batch_size: int = 4096, n: Any = None
 
 def evaluate_prepared(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Array = None
               ) -> dict[str, float]:
-    """:func:`evaluate` on prepared arrays; ``w`` the examples' weights as a column, or None."""
+    """[`evaluate`][xpnet.evaluation.evaluate] on prepared arrays; ``w`` the examples' weights as a
+    column, or None."""
     xp = model.backend.xp
     total, correct = 0.0, 0
     m = X.shape[0]

@@ -14,8 +14,8 @@ The graph, batch dimension dynamic (``N``), in the model's dtype (float32, or fl
 * outputs, for a classifier (softmax or sigmoid output): ``label`` (N,), the predicted class --
   the row's argmax, or ``p >= 0.5`` for a single sigmoid output -- as int64, or as the
   model's class names (strings) when it has names other than ``0 .. k-1``; and
-  ``probabilities`` (N, n_outputs), what :meth:`Network.forward` returns. Otherwise one
-  output, ``outputs`` (N, n_outputs).
+  ``probabilities`` (N, n_outputs), what [`Network.forward`][xpnet.network.Network.forward] returns.
+  Otherwise one output, ``outputs`` (N, n_outputs).
 
 Opset 18 and IR version 8: ONNX Runtime has loaded these since 1.14 (2023), and every operator
 used here has had the same meaning since opset 13. Needs ``pip install "xpnet[onnx]"``.

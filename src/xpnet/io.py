@@ -1,15 +1,16 @@
 """Model and checkpoint files: one ``.npz`` file of plain arrays plus a JSON header, never
-pickle; or, for models, a ``.safetensors`` file (:mod:`xpnet.safetensors_file`). This module
-writes and reads the files; :func:`xpnet.network.load` builds a Network from what it reads.
+pickle; or, for models, a ``.safetensors`` file
+([`xpnet.safetensors_file`][xpnet.safetensors_file]). This module writes and reads the files;
+[`xpnet.load`][xpnet.loading.load] builds a Network from what it reads.
 
 The header (stored as the UTF-8 bytes of a uint8 array named ``header``) records the format and
 its version, the xpnet version, the architecture and cost, the dtype, the input preprocessing,
 the class names and, for a checkpoint, the training state. Parameters are ``p0, p1, ...`` in
-:meth:`Network.parameters` order; optimizer state arrays are ``opt.<slot>.<parameter>``.
-Files are written to a temporary file beside the target and renamed into place, so a crash
-mid-write leaves the previous file intact. Loading uses ``allow_pickle=False`` and checks every
-shape against the header, so a file that is not what it claims is refused with
-:class:`ModelFileError`.
+[`Network.parameters`][xpnet.network.Network.parameters] order; optimizer state arrays are
+``opt.<slot>.<parameter>``. Files are written to a temporary file beside the target and renamed into
+place, so a crash mid-write leaves the previous file intact. Loading uses ``allow_pickle=False`` and
+checks every shape against the header, so a file that is not what it claims is refused with
+[`ModelFileError`][xpnet.errors.ModelFileError].
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 
 
 class Saved(Model, Protocol):
-    """What a model file records beside the :class:`~xpnet.model.Model`'s parameters and
+    """What a model file records beside the [`Model`][xpnet.model.Model]'s parameters and
     architecture: the input preprocessing, the class names and the data it was trained on (the
     command line's dataset and test split, so that ``xpnet evaluate`` scores the rows training
     held out); None when absent."""

@@ -1,10 +1,10 @@
 """The element-wise kernels of a training step, by name, in the manner of Thinc's ``Ops``.
 
-:class:`Kernels` holds one portable implementation of each, written against the array API
-(what array-api-strict, PyTorch and CuPy run). A backend may override any of them in its own
-module (:mod:`xpnet.kernels_numpy`: NumPy writing into preallocated workspaces with ``out=``);
-:meth:`xpnet.Backend.kernels` hands each network its backend's set, and every override is tested
-against the portable version on random inputs (``tests/test_kernels.py``).
+[`Kernels`][xpnet.kernels.Kernels] holds one portable implementation of each, written against the
+array API (what array-api-strict, PyTorch and CuPy run). A backend may override any of them in its
+own module ([`xpnet.kernels_numpy`][xpnet.kernels_numpy]: NumPy writing into preallocated workspaces
+with ``out=``); `xpnet.Backend.kernels` hands each network its backend's set, and every override is
+tested against the portable version on random inputs (``tests/test_kernels.py``).
 
 The kernels of the forward and backward passes (``M`` rows in a batch):
 
@@ -13,9 +13,9 @@ The kernels of the forward and backward passes (``M`` rows in a batch):
   ``backprop(dA) = dA * f'(Z)`` is the activation's backward kernel (BP1/BP2's Hadamard
   product; softmax's Jacobian-vector product).
 * ``output_error``: the cost ``C`` and ``s * dC/dZ_L = s (A_L - Y) / M`` together, from the
-  logits ``Z_L`` of a fused cost/activation pair (:mod:`xpnet.losses`), the step's gradient
-  scale ``s`` folded in (BP1); for weighted examples, each row's share of the mean in place of
-  ``1/M``.
+  logits ``Z_L`` of a fused cost/activation pair ([`xpnet.losses`][xpnet.losses]), the step's
+  gradient scale ``s`` folded in (BP1); for weighted examples, each row's share of the mean in place
+  of ``1/M``.
 * ``bias_gradient``: ``dC/db = sum over rows of D`` (BP3).
 * ``dropout``: ``X * mask`` and its backward ``D * mask``, ``mask = [U >= rate] / (1 - rate)``
   from uniform draws ``U``.
@@ -31,7 +31,7 @@ it):
   zero. A velocity whose gradient is exactly zero (an input that is always zero, a dead unit)
   decays by ``mu`` at every step into subnormal numbers and stays at the smallest one, and on
   many CPUs every arithmetic operation on a subnormal operand takes a slow path; the training
-  step flushes the optimizer's state every so often (:mod:`xpnet.step`). The values flushed
+  step flushes the optimizer's state every so often ([`xpnet.step`][xpnet.step]). The values flushed
   are below 1.2e-38 in float32: nothing the update could notice.
 """
 

@@ -1,5 +1,5 @@
 """Fused CPU kernels for the NumPy backend, compiled by numba: the same maths as
-:mod:`xpnet.kernels`, each in one pass over its arrays where NumPy needs several.
+[`xpnet.kernels`][xpnet.kernels], each in one pass over its arrays where NumPy needs several.
 
 * ``bias_activation`` for ReLU: ``A = max(Z + b, 0)`` and the 0/1 mask of ``Z + b > 0`` in one
   pass (NumPy: an add, a comparison, a cast and a multiply, four passes).
@@ -13,7 +13,8 @@
 Single-threaded on purpose: the BLAS's threads already use the cores during the GEMMs, and
 kernels that spawned their own would compete with them. Compiled on first use (seconds) and
 cached on disk by numba (``cache=True``). Installed with ``pip install "xpnet[cpu]"`` and
-chosen with ``XPNET_KERNELS=numba`` (:func:`xpnet.backend.numpy_kernels` says why they are not
+chosen with ``XPNET_KERNELS=numba``
+([`xpnet.backend.numpy_kernels`][xpnet.backend.numpy_backend.numpy_kernels] says why they are not
 the default). Every kernel is tested against the portable one (``tests/test_kernels.py``).
 """
 

@@ -1,4 +1,4 @@
-"""NumPy's overrides of :mod:`xpnet.kernels`: the same maths, written with ``out=`` into
+"""NumPy's overrides of [`xpnet.kernels`][xpnet.kernels]: the same maths, written with ``out=`` into
 memory the kernel owns (consumed gradients, one preallocated workspace per parameter shape) and
 with the ufuncs' own methods (``np.add.reduce`` rather than ``np.sum``, whose dispatch layers
 add a fixed cost to every call: a step of a small network makes about forty calls, so at

@@ -4,7 +4,7 @@ needs, so nothing can go stale between a forward and its backward.
 ``backprop(D, input_grad=True)`` takes the gradient of the cost with respect to the layer's
 output and returns ``(dX, grads)``: the gradient with respect to its input (``None`` when
 ``input_grad`` is false, which the first layer uses to skip a GEMM nothing needs) and the
-gradients of its parameters, in the order of :meth:`params`.
+gradients of its parameters, in the order of [`params`][xpnet.layers.Dense.params].
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Dense:
 
     ``W`` has shape (fan_in, fan_out) and ``b`` shape (fan_out,): rows are examples, so this is
     the textbook's ``z = W a + b`` transposed. Parameters are created when the layer joins a
-    :class:`~xpnet.Network` (which knows the backend, dtype and seed).
+    [`Network`][xpnet.network.Network] (which knows the backend, dtype and seed).
     """
 
     def __init__(
@@ -76,7 +76,8 @@ class Dense:
 
         Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
         (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below). The element-wise
-        parts are the kernels of the backend the layer was built on (:mod:`xpnet.kernels`).
+        parts are the kernels of the backend the layer was built on
+        ([`xpnet.kernels`][xpnet.kernels]).
         """
         kernels = _bound(self)
         W = self.W if W is None else W
@@ -160,7 +161,7 @@ def _bound(layer: Dense | Dropout) -> Kernels:
 
 
 def from_config(cfg: dict[str, Any]) -> Dense | Dropout:
-    """Rebuild a layer (without parameters) from :meth:`config`'s dict."""
+    """Rebuild a layer (without parameters) from `config`'s dict."""
     kind = cfg.get("type")
     if kind == "Dense":
         return Dense(
@@ -179,10 +180,10 @@ def stack(
     spec: list[int] | list[Layer], hidden: str, output: str, init: str | None,
     bias_init: str, dropout: float,
 ) -> list[Layer]:
-    """The layers a :class:`xpnet.Network` is built from: ``spec`` a list of sizes (Dense layers
-    with ``hidden`` activations, an ``output`` activation on the last, and a Dropout of rate
-    ``dropout`` after each hidden layer when it is set), or a list of layer objects, checked to
-    fit one another and to end in a Dense layer."""
+    """The layers a [`xpnet.Network`][xpnet.network.Network] is built from: ``spec`` a list of sizes
+    (Dense layers with ``hidden`` activations, an ``output`` activation on the last, and a Dropout
+    of rate ``dropout`` after each hidden layer when it is set), or a list of layer objects, checked
+    to fit one another and to end in a Dense layer."""
     if not isinstance(spec, (list, tuple)) or len(spec) == 0:
         raise TypeError("layers must be a non-empty list of sizes or of layer objects")
     def size(s: Any) -> bool:

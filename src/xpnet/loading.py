@@ -1,7 +1,7 @@
 """Networks rebuilt from model files: the architecture, the parameters, and what the file keeps
 beside them (input scaling, class names, the data trained on), on any backend and device.
-:mod:`xpnet.io` reads and writes the files; this module turns what it reads into a
-:class:`xpnet.Network`."""
+[`xpnet.io`][xpnet.io] reads and writes the files; this module turns what it reads into a
+[`xpnet.Network`][xpnet.network.Network]."""
 
 from __future__ import annotations
 
@@ -16,22 +16,23 @@ from .network import Network
 
 def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
          dtype: str | None = None) -> Network:
-    """A network saved by :func:`xpnet.io.save` (``.npz`` or ``.safetensors``, told apart by
-    content), on any backend/device, in its saved dtype or ``dtype``."""
+    """A network saved by [`xpnet.io.save`][xpnet.io.save] (``.npz`` or ``.safetensors``, told apart
+    by content), on any backend/device, in its saved dtype or ``dtype``."""
     return load_with_state(path, backend, device, dtype)[0]
 
 
 def load_with_state(path: str | Path, backend: str | Backend = "auto", device: Any = None,
                     dtype: str | None = None
                     ) -> tuple[Network, dict[str, Any] | None, dict[str, Any]]:
-    """Like :func:`load`, also returning the training state and the extra arrays."""
+    """Like [`load`][xpnet.loading.load], also returning the training state and the extra arrays."""
     net, header, arrays = _load(path, backend, device, dtype)
     return net, header.get("training"), arrays
 
 
 def load_with_header(path: str | Path, backend: str | Backend = "auto", device: Any = None,
                      dtype: str | None = None) -> tuple[Network, dict[str, Any]]:
-    """Like :func:`load`, also returning the file's header (its ``estimator`` record, say)."""
+    """Like [`load`][xpnet.loading.load], also returning the file's header (its ``estimator``
+    record, say)."""
     net, header, _ = _load(path, backend, device, dtype)
     return net, header
 
@@ -45,8 +46,8 @@ def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | No
 def from_contents(path: str | Path, header: dict[str, Any], arrays: dict[str, Any],
                   shown: dict[str, str], backend: str | Backend = "auto", device: Any = None,
                   dtype: str | None = None) -> Network:
-    """The network a file's contents describe (:func:`xpnet.io.read_any`'s header, arrays and
-    shown names), for a caller that has read the file already (a resumed run)."""
+    """The network a file's contents describe ([`xpnet.io.read_any`][xpnet.io.read_any]'s header,
+    arrays and shown names), for a caller that has read the file already (a resumed run)."""
     from .preprocess import Scaler
 
     try:

@@ -14,9 +14,9 @@ mean (``1/M`` each; with example weights ``w``, ``s_i = w_i / sum_k w_k``, sciki
 Three pairings fuse: cross-entropy after softmax, binary cross-entropy after sigmoid and the
 Poisson deviance after exp give the output error ``D_L = dC/dZ_L = s (A - Y)`` directly (the
 Jacobian of the activation cancels the denominator of dC/dA). For them the network hands the
-logits ``Z`` to :attr:`Loss.from_logits`, which computes the value (log-softmax, softplus, ``y
-z``: never ``log(0)``) and the error together, sharing the exponentials. Elsewhere
-probabilities are clipped to [eps, 1 - eps].
+logits ``Z`` to [`Loss.from_logits`][xpnet.losses.Loss.from_logits], which computes the value
+(log-softmax, softplus, ``y z``: never ``log(0)``) and the error together, sharing the exponentials.
+Elsewhere probabilities are clipped to [eps, 1 - eps].
 
 Every function takes the shares as ``s``: a column (M, 1) summing to 1, or None for ``1/M``.
 """

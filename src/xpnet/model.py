@@ -1,15 +1,16 @@
 """The model contract: what a trainer needs of a model, and nothing more.
 
-The fit loop (:mod:`xpnet.train`), the training step (:mod:`xpnet.step`), the callbacks,
-gradient checking and the benchmarks see a model only through :class:`Model`; they import no
-concrete model and touch none of its internals. :class:`xpnet.Network` implements it; so can
-any other model whose cost and gradients come from backpropagation on one backend.
+The fit loop ([`xpnet.train`][xpnet.train]), the training step ([`xpnet.step`][xpnet.step]), the
+callbacks, gradient checking and the benchmarks see a model only through
+[`Model`][xpnet.model.Model]; they import no concrete model and touch none of its internals.
+[`xpnet.Network`][xpnet.network.Network] implements it; so can any other model whose cost and
+gradients come from backpropagation on one backend.
 
 Parameters are named (``W1, b1, W2, b2, ...`` for a Network: the maths' names, one pair per
 Dense layer), and the optimizer keeps its state under the same names. A batch's *outputs* are
 what the model's last layer hands to the cost: its activations, or its logits ``Z_L`` when the
-cost fuses with the output activation; :meth:`Model.decide` turns either into class decisions,
-so no caller needs to know which it was given.
+cost fuses with the output activation; [`Model.decide`][xpnet.model.Model.decide] turns either into
+class decisions, so no caller needs to know which it was given.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ class Model(Protocol):
 
     @property
     def is_classifier(self) -> bool:
-        """Whether the outputs are class scores, so that :meth:`decide` means something."""
+        """Whether the outputs are class scores, so that [`decide`][xpnet.model.Model.decide] means
+        something."""
         ...
 
     def config(self) -> dict[str, Any]:
@@ -49,8 +51,9 @@ class Model(Protocol):
         ...
 
     def assign(self, params: Mapping[str, Array]) -> None:
-        """Take ``params`` (arrays of this backend, named as :meth:`named_parameters`) as the
-        parameters, without copying or checking: the training step's hand-back."""
+        """Take ``params`` (arrays of this backend, named as
+        [`named_parameters`][xpnet.model.Model.named_parameters]) as the parameters, without copying
+        or checking: the training step's hand-back."""
         ...
 
     def prepare(self, X: Any, y: Any) -> tuple[Array, Array]:
@@ -66,9 +69,9 @@ class Model(Protocol):
                          params: Mapping[str, Array] | None = None, weights: Array = None
                          ) -> tuple[Array, Array]:
         """``(C, outputs)``: the cost (0-d array; with L2, for a training set of ``n`` rows)
-        and the outputs of the batch (X, Y) prepared by :meth:`prepare`; with ``weights``
-        (a column of :meth:`example_weights`), the cost is their weighted mean over the rows
-        and ``n`` defaults to their sum."""
+        and the outputs of the batch (X, Y) prepared by [`prepare`][xpnet.model.Model.prepare]; with
+        ``weights`` (a column of [`example_weights`][xpnet.model.Model.example_weights]), the cost
+        is their weighted mean over the rows and ``n`` defaults to their sum."""
         ...
 
     def loss_and_grads(self, X: Array, Y: Array, *, n: Any = None, scale: float = 1.0,
@@ -77,14 +80,15 @@ class Model(Protocol):
         """``(C, grads, outputs)``: the cost, ``scale`` times its gradient with respect to each
         parameter (by name), and the outputs; with ``params`` given, of those parameters
         instead of the model's own (the step as a function of explicit state); ``weights`` as
-        for :meth:`loss_and_outputs`."""
+        for [`loss_and_outputs`][xpnet.model.Model.loss_and_outputs]."""
         ...
 
     def decide(self, outputs: Array) -> Array:
-        """Class decisions (n,) from the outputs :meth:`loss_and_outputs` and :meth:`loss_and_grads`
-        return."""
+        """Class decisions (n,) from the outputs
+        [`loss_and_outputs`][xpnet.model.Model.loss_and_outputs] and
+        [`loss_and_grads`][xpnet.model.Model.loss_and_grads] return."""
         ...
 
     def target_classes(self, Y: Array) -> Array:
-        """The class (n,) of each target row of :meth:`prepare`'s ``Y``."""
+        """The class (n,) of each target row of [`prepare`][xpnet.model.Model.prepare]'s ``Y``."""
         ...

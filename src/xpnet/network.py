@@ -37,9 +37,10 @@ class Network:
     each hidden layer) or a list of layer objects (``Dense``, ``Dropout``).
 
     ``l2`` is the regularisation strength lambda of ``C = C0 + lambda/(2n) sum W^2`` (biases
-    are not decayed); ``n`` is the training-set size, given to :meth:`train_step` by the fit
-    loop, and the batch size where no ``n`` is given. ``seed`` fixes the initial weights and
-    the dropout masks; with a given seed they are the same on every backend.
+    are not decayed); ``n`` is the training-set size, given to
+    [`train_step`][xpnet.network.Network.train_step] by the fit loop, and the batch size where no
+    ``n`` is given. ``seed`` fixes the initial weights and the dropout masks; with a given seed they
+    are the same on every backend.
     """
 
     def __init__(
@@ -117,13 +118,15 @@ class Network:
         return out
 
     def assign(self, params: Mapping[str, Array]) -> None:
-        """Take ``params`` (named as :meth:`named_parameters`, arrays of this backend) as the
-        parameters, as they are: the training step's hand-back, unchecked."""
+        """Take ``params`` (named as [`named_parameters`][xpnet.network.Network.named_parameters],
+        arrays of this backend) as the parameters, as they are: the training step's hand-back,
+        unchecked."""
         for (w, b), d in self._named:
             d.W, d.b = params[w], params[b]
 
     def set_parameters(self, params: list[Array]) -> None:
-        """Replace every parameter (same order as :meth:`parameters`), moved to this backend."""
+        """Replace every parameter (same order as [`parameters`][xpnet.network.Network.parameters]),
+        moved to this backend."""
         dense = self.dense_layers
         if len(params) != 2 * len(dense):
             raise ValueError(f"expected {2 * len(dense)} parameter arrays, got {len(params)}")
@@ -141,16 +144,19 @@ class Network:
     # ------------------------------------------------------------------ data at the edge
     def inputs(self, X: Any) -> Array:
         """``X`` as this network's array (examples, n_inputs) on its device, checked
-        (:func:`xpnet.edge.inputs`); a SciPy sparse matrix stays sparse on the host."""
+        ([`xpnet.edge.inputs`][xpnet.edge.inputs]); a SciPy sparse matrix stays sparse on the
+        host."""
         return edge.inputs(self.backend, self.dtype, X, self.n_inputs,
                            isinstance(self.layers[0], Dense))
 
     def targets(self, Y: Any, n_examples: int) -> Array:
-        """Targets as float rows (n, n_outputs), checked (:func:`xpnet.edge.targets`)."""
+        """Targets as float rows (n, n_outputs), checked
+        ([`xpnet.edge.targets`][xpnet.edge.targets])."""
         return edge.targets(self.backend, self.dtype, Y, n_examples, self.n_outputs)
 
     def prepare(self, X: Any, y: Any) -> tuple[Array, Array]:
-        """Inputs and targets on the device, checked (:meth:`inputs`, :meth:`targets`)."""
+        """Inputs and targets on the device, checked ([`inputs`][xpnet.network.Network.inputs],
+        [`targets`][xpnet.network.Network.targets])."""
         X = self.inputs(X)
         return X, self.targets(y, X.shape[0])
 
@@ -177,25 +183,27 @@ class Network:
         """``(C, outputs)`` for a prepared batch: the cost ``C`` (0-d array, with the L2 term
         ``lambda/(2n) sum W^2``, ``n`` the batch size unless given) and the output layer's
         result, ``Z_L`` when the cost fuses with the output activation, else ``A_L``.
-        ``weights`` (a column (M, 1), :meth:`example_weights`) makes ``C`` the weighted mean
-        ``sum_i w_i C_i / sum_i w_i`` and ``sum_i w_i`` the default ``n``."""
+        ``weights`` (a column (M, 1), [`example_weights`][xpnet.network.Network.example_weights])
+        makes ``C`` the weighted mean ``sum_i w_i C_i / sum_i w_i`` and ``sum_i w_i`` the default
+        ``n``."""
         C, _, out = self._objective(X, Y, training, n, False, 1.0, params, weights)
         return C, out
 
     def loss_and_grads(self, X: Array, Y: Array, *, n: Any = None, scale: float = 1.0,
                        training: bool = True, params: Mapping[str, Array] | None = None,
                        weights: Array = None) -> tuple[Array, dict[str, Array], Array]:
-        """``(C, grads, outputs)``: :meth:`loss_and_outputs` and ``scale`` times its gradient
-        by BP1-BP4, ``{"W1": dC/dW_1, "b1": dC/db_1, ...}``. ``scale`` is folded into the
-        output error (backprop is linear in it), so it costs one pass over a (batch x outputs)
-        array; so are the ``weights`` (each row's error times its share ``w_i / sum w``)."""
+        """``(C, grads, outputs)``: [`loss_and_outputs`][xpnet.network.Network.loss_and_outputs] and
+        ``scale`` times its gradient by BP1-BP4, ``{"W1": dC/dW_1, "b1": dC/db_1, ...}``. ``scale``
+        is folded into the output error (backprop is linear in it), so it costs one pass over a
+        (batch x outputs) array; so are the ``weights`` (each row's error times its share ``w_i /
+        sum w``)."""
         C, grads, out = self._objective(X, Y, training, n, True, scale, params, weights)
         assert grads is not None
         return C, grads, out
 
     def example_weights(self, weights: Any, n_examples: int) -> Array:
         """Per-example weights as a column (n, 1) on the device, checked
-        (:func:`xpnet.edge.example_weights`)."""
+        ([`xpnet.edge.example_weights`][xpnet.edge.example_weights])."""
         return edge.example_weights(self.backend, self.dtype, weights, n_examples)
 
     def _shares(self, weights: Array, n: Any) -> tuple[Array, Any]:
@@ -261,9 +269,9 @@ class Network:
         return C, out, A
 
     def decide(self, outputs: Array) -> Array:
-        """Class decisions from the outputs of :meth:`loss_and_outputs`: the row argmax, or for
-        a single output ``Z >= 0`` (logits) or ``A >= 0.5`` (probabilities), the same
-        decision."""
+        """Class decisions from the outputs of
+        [`loss_and_outputs`][xpnet.network.Network.loss_and_outputs]: the row argmax, or for a
+        single output ``Z >= 0`` (logits) or ``A >= 0.5`` (probabilities), the same decision."""
         return self._classes(outputs, self.fused)
 
     def target_classes(self, Y: Array) -> Array:
@@ -294,8 +302,8 @@ class Network:
         self, X: Any, Y: Any, n: int | None = None, training: bool = False
     ) -> list[tuple[Array, Array]]:
         """``[(dC/dW, dC/db), ...]``, one pair per Dense layer, each with the shape, dtype and
-        device of its parameter: the gradient of :meth:`cost` (with ``training=True``, of the
-        cost with dropout active, as a training step sees it)."""
+        device of its parameter: the gradient of [`cost`][xpnet.network.Network.cost] (with
+        ``training=True``, of the cost with dropout active, as a training step sees it)."""
         X, Y = self.prepare(X, Y)
         g = list(self.loss_and_grads(X, Y, n=n, training=training)[1].values())
         return [(g[i], g[i + 1]) for i in range(0, len(g), 2)]
@@ -303,7 +311,7 @@ class Network:
     @on_its_device
     def train_step(self, X: Any, Y: Any, optimizer: Any, n: int | None = None) -> Array:
         """One forward pass, backward pass and update on the batch (X, Y), in training mode:
-        the fit loop's :class:`~xpnet.step.TrainingStep` on one batch.
+        the fit loop's [`TrainingStep`][xpnet.step.TrainingStep] on one batch.
 
         Returns the batch cost as a 0-d array of the backend (not a Python float, so that a GPU
         need not wait for the step to finish); ``float(...)`` it when the value is needed.
@@ -318,10 +326,11 @@ class Network:
         """The model's answer for rows ``X`` as they come (the same answer as ``xpnet
         predict`` and the ONNX graph give): the input scaling the model carries
         (``preprocessing``) applied first, then for a classifier each row's label
-        (:func:`xpnet.labels.label_values` of ``class_names``, as a NumPy array; the class
-        index where the model names no classes), for a regressor its predicted values ((n,)
-        for one output). No rows give an empty answer. The engine's own index-level decision
-        on inputs already scaled is :meth:`predict_index`."""
+        ([`xpnet.labels.label_values`][xpnet.labels.label_values] of ``class_names``, as a NumPy
+        array; the class index where the model names no classes), for a regressor its predicted
+        values ((n,) for one output). No rows give an empty answer. The engine's own index-level
+        decision on inputs already scaled is
+        [`predict_index`][xpnet.network.Network.predict_index]."""
         if self.preprocessing is not None:
             X = np.asarray(to_numpy(X))
             warning = self.preprocessing.range_warning(X)
@@ -358,13 +367,14 @@ class Network:
                         dtype=self.dtype, device=dev)
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
-        """Train on (X, y); see :func:`xpnet.train.fit` for the options. Returns a History."""
+        """Train on (X, y); see [`xpnet.train.fit`][xpnet.train.fit] for the options. Returns a
+        History."""
         return train.fit(self, X, y, **kwargs)
 
     def evaluate(self, X: Any, y: Any, batch_size: int = 4096, n: Any = None,
                  sample_weight: Any = None) -> dict[str, float]:
         """Cost and accuracy over (X, y) in inference mode (weighted means with
-        ``sample_weight``); see :func:`xpnet.evaluation.evaluate`."""
+        ``sample_weight``); see [`xpnet.evaluation.evaluate`][xpnet.evaluation.evaluate]."""
         return evaluation.evaluate(self, X, y, batch_size=batch_size, n=n,
                               sample_weight=sample_weight)
 
@@ -384,7 +394,8 @@ class Network:
         cls, config: dict[str, Any], backend: str | Backend = "auto", device: Any = None,
         dtype: str | None = None,
     ) -> Network:
-        """A network with :meth:`config`'s architecture and freshly initialised parameters."""
+        """A network with [`config`][xpnet.network.Network.config]'s architecture and freshly
+        initialised parameters."""
         return cls(
             [from_config(c) for c in config["layers"]], loss=config["loss"],
             l2=config.get("l2", 0.0), backend=backend, device=device,
@@ -408,12 +419,12 @@ class Network:
 
     def save(self, path: Any) -> Any:
         """Save to one file, ``.npz`` or, when the name ends so, ``.safetensors`` (see
-        :func:`xpnet.io.save`); load either with ``xpnet.load``."""
+        [`xpnet.io.save`][xpnet.io.save]); load either with ``xpnet.load``."""
         return io.save(self, path)
 
     def to_onnx(self, path: Any = None) -> Any:
         """This network in inference mode as an ONNX model, written to ``path`` when given
-        (see :mod:`xpnet.export`; needs ``pip install "xpnet[onnx]"``)."""
+        (see [`xpnet.export`][xpnet.export]; needs ``pip install "xpnet[onnx]"``)."""
         return export.to_onnx(self, path)
 
     def summary(self) -> str:

@@ -3,19 +3,21 @@
 An optimizer only updates: ``optimizer.apply(params, grads)`` takes the parameters and their
 gradients, both by name (``{"W1": ..., "b1": ...}``), and returns the updated parameters; its
 per-parameter state (velocities, moments) is kept under the same names, so it follows the
-parameters rather than their positions. It is bound to a backend once (:meth:`Optimizer.bind`,
-which the training step calls) and does its element-wise work with that backend's kernels
-(:mod:`xpnet.kernels`). :meth:`Optimizer.update` is the same update as a function of explicit
+parameters rather than their positions. It is bound to a backend once
+([`Optimizer.bind`][xpnet.optim.Optimizer.bind], which the training step calls) and does its
+element-wise work with that backend's kernels ([`xpnet.kernels`][xpnet.kernels]).
+[`Optimizer.update`][xpnet.optim.Optimizer.update] is the same update as a function of explicit
 state (parameters, gradients and state in; parameters and state out), the form a compiler can
 capture whole.
 
 **The gradient scale.** Backpropagation is linear in the output error, so multiplying that
 small (batch x outputs) array by a constant ``s`` yields ``s dC/dW`` for every parameter at
-almost no cost. Each optimizer names the ``s`` it wants as :attr:`Optimizer.gradient_scale`, and
-``apply`` and ``update`` take gradients already multiplied by it: SGD asks for ``s = -eta`` and
-then needs one pass fewer over every parameter; Adam, whose update is invariant to the gradient's
-scale only up to epsilon, asks for 1. The training step folds it in (:mod:`xpnet.step`); a
-caller of ``apply`` multiplies by it. Gradients are consumed: an update may overwrite them.
+almost no cost. Each optimizer names the ``s`` it wants as
+[`Optimizer.gradient_scale`][xpnet.optim.Optimizer.gradient_scale], and ``apply`` and ``update``
+take gradients already multiplied by it: SGD asks for ``s = -eta`` and then needs one pass fewer
+over every parameter; Adam, whose update is invariant to the gradient's scale only up to epsilon,
+asks for 1. The training step folds it in ([`xpnet.step`][xpnet.step]); a caller of ``apply``
+multiplies by it. Gradients are consumed: an update may overwrite them.
 
 L2 regularisation is not an optimizer option: it is part of the cost (``Network(l2=...)``), so
 its gradient ``(lambda/n) W`` arrives inside ``grads`` and plain SGD performs the classical
@@ -64,7 +66,8 @@ class Optimizer:
 
     @property
     def gradient_scale(self) -> float:
-        """The factor the gradients given to :meth:`apply` and :meth:`update` carry."""
+        """The factor the gradients given to [`apply`][xpnet.optim.Optimizer.apply] and
+        [`update`][xpnet.optim.Optimizer.update] carry."""
         return 1.0
 
     def bind(self, backend: Backend) -> Optimizer:
@@ -81,7 +84,7 @@ class Optimizer:
     def apply(self, params: Mapping[str, Array], grads: Mapping[str, Array]
               ) -> dict[str, Array]:
         """One update: the new parameters (by name), from gradients multiplied by
-        :attr:`gradient_scale`; the state and ``t`` advance."""
+        [`gradient_scale`][xpnet.optim.Optimizer.gradient_scale]; the state and ``t`` advance."""
         if self.slots and not self.state:
             self.state = self.init_state(params)
         new, self.state = self.update(params, grads, self.state, self.t + 1)
@@ -96,7 +99,7 @@ class Optimizer:
 
     def flush_subnormals(self) -> None:
         """Zero the subnormal entries of the state (the kernel ``flush_subnormals``): the
-        training step calls it every :data:`xpnet.step.FLUSH_EVERY` steps."""
+        training step calls it every [`xpnet.step.FLUSH_EVERY`][xpnet.step.FLUSH_EVERY] steps."""
         flush = self._kernels().flush_subnormals
         for arrays in self.state.values():
             for k, a in arrays.items():
@@ -121,9 +124,10 @@ class Optimizer:
 
     def load_state(self, meta: dict[str, Any], arrays: Mapping[str, Any], backend: Backend,
                    dtype: Any, names: list[str]) -> None:
-        """Restore what :meth:`state_arrays` saved (``meta`` holds ``t`` and the slots' parameter
-        names). Files written before the state was keyed by name hold ``opt.<slot>.<i>`` with a
-        count per slot; their ``i`` is the position in ``names`` (the model's parameter order)."""
+        """Restore what [`state_arrays`][xpnet.optim.Optimizer.state_arrays] saved (``meta`` holds
+        ``t`` and the slots' parameter names). Files written before the state was keyed by name hold
+        ``opt.<slot>.<i>`` with a count per slot; their ``i`` is the position in ``names`` (the
+        model's parameter order)."""
         self.t = int(meta["t"])
         if "slots" in meta:
             layout = {slot: [(k, k) for k in keys] for slot, keys in meta["slots"].items()}
@@ -143,7 +147,7 @@ class SGD(Optimizer):
 
     With momentum mu: ``v <- mu v - eta dW``, ``W <- W + v``; with Nesterov momentum the step
     looks ahead along the new velocity: ``W <- W + mu v - eta dW`` (Sutskever et al. 2013).
-    The gradients arrive as ``-eta dW`` (:attr:`gradient_scale`).
+    The gradients arrive as ``-eta dW`` ([`gradient_scale`][xpnet.optim.SGD.gradient_scale]).
     """
 
     name = "sgd"
@@ -240,7 +244,8 @@ def get(spec: str | Optimizer, learning_rate: float | None = None, **kwargs: Any
 
 
 def from_config(cfg: dict[str, Any]) -> Optimizer:
-    """Rebuild an optimizer from :meth:`Optimizer.config` (state is restored separately)."""
+    """Rebuild an optimizer from [`Optimizer.config`][xpnet.optim.Optimizer.config] (state is
+    restored separately)."""
     cfg = dict(cfg)
     kinds = {"sgd": SGD, "adam": Adam}
     name = cfg.pop("name", None)

@@ -5,7 +5,8 @@
 * a grid of misclassified test images with their true and predicted labels (image data)
 * the first layer's weights, one image per hidden unit (image data)
 
-Every function writes one PNG and returns its path; :func:`all_figures` writes the set.
+Every function writes one PNG and returns its path; [`all_figures`][xpnet.plot.all_figures] writes
+the set.
 """
 
 from __future__ import annotations

@@ -19,7 +19,8 @@ KINDS = ("pixels", "standardize", "minmax", "none")
 
 
 class Scaler:
-    """``x' = (x - shift) / scale`` per feature, with shift and scale fitted by :meth:`fit`."""
+    """``x' = (x - shift) / scale`` per feature, with shift and scale fitted by
+    [`fit`][xpnet.preprocess.Scaler.fit]."""
 
     def __init__(self, kind: str = "none"):
         if kind not in KINDS:

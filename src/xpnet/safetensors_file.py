@@ -5,8 +5,8 @@ Layout. For the Dense layer at position ``i`` of ``net.layers``: ``layers.{i}.W`
 (fan_in, fan_out) and ``layers.{i}.b`` of shape (fan_out,), in the model's dtype (F32 or F64);
 rows are examples, so ``Z = X @ W + b`` (PyTorch's ``Linear.weight`` is ``W`` transposed). The
 header's ``__metadata__`` holds strings: ``format`` (``xpnet-model``), ``format_version``,
-``xpnet_version``, and as JSON ``network`` (:meth:`Network.config`), ``preprocessing`` and
-``class_names`` (``null`` when absent).
+``xpnet_version``, and as JSON ``network`` ([`Network.config`][xpnet.network.Network.config]),
+``preprocessing`` and ``class_names`` (``null`` when absent).
 
 The safetensors library (``pip install "xpnet[safetensors]"``) writes and parses the files and
 refuses malformed headers (truncated, oversized, offsets outside the data or overlapping,
@@ -53,7 +53,8 @@ def is_safetensors(path: str | Path) -> bool:
 
 
 def tensor_names(layer_configs: list[dict[str, Any]]) -> list[str]:
-    """The tensor names in :meth:`Network.parameters` order, from the layers' configs."""
+    """The tensor names in [`Network.parameters`][xpnet.network.Network.parameters] order, from the
+    layers' configs."""
     names = []
     for i, cfg in enumerate(layer_configs):
         if isinstance(cfg, dict) and cfg.get("type") == "Dense":
@@ -66,8 +67,9 @@ _PLAIN = ("format", "xpnet_version")
 
 
 def write(path: Path, params: list[np.ndarray], header: dict[str, Any]) -> None:
-    """Write the parameters (host arrays, in :meth:`Network.parameters` order) under their layer
-    names, and ``header`` (:func:`xpnet.io.save`'s) as the metadata, atomically."""
+    """Write the parameters (host arrays, in
+    [`Network.parameters`][xpnet.network.Network.parameters] order) under their layer names, and
+    ``header`` ([`xpnet.io.save`][xpnet.io.save]'s) as the metadata, atomically."""
     lib = library()
     tensors = {name: np.ascontiguousarray(a)
                for name, a in zip(tensor_names(header["network"]["layers"]), params)}
@@ -78,8 +80,8 @@ def write(path: Path, params: list[np.ndarray], header: dict[str, Any]) -> None:
 
 
 def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The header (as :func:`xpnet.io.read` gives it, unchecked) and the tensors by name; a
-    file the safetensors library cannot parse is refused here."""
+    """The header (as [`xpnet.io.read`][xpnet.io.read] gives it, unchecked) and the tensors by name;
+    a file the safetensors library cannot parse is refused here."""
     lib = library()
     path = Path(path)
     try:
@@ -107,8 +109,9 @@ def read(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
 
 def by_parameter(path: str | Path, header: dict[str, Any], tensors: dict[str, np.ndarray]
                  ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """The tensors as ``p0, p1, ...`` in :meth:`Network.parameters` order, each with its
-    tensor name for messages; refuses tensors missing or beyond the architecture."""
+    """The tensors as ``p0, p1, ...`` in [`Network.parameters`][xpnet.network.Network.parameters]
+    order, each with its tensor name for messages; refuses tensors missing or beyond the
+    architecture."""
     network = header.get("network")
     layers = network.get("layers") if isinstance(network, dict) else None
     if not isinstance(layers, list):

@@ -4,19 +4,20 @@ batches.
 
 Each batch reaches the first layer in one of two forms:
 
-* as the batch's CSR rows, when the matrix is sparse enough (under :data:`SPARSE_BELOW` of
-  its entries non-zero), the backend's arrays are what SciPy's sparse matrices multiply
-  directly (NumPy: ``Backend.sparse_products``) and the first layer is Dense: ``Z = X W`` and
-  ``dW = X^T dZ`` are then SciPy's sparse-dense products, whose cost follows the non-zeros
-  rather than the features;
+* as the batch's CSR rows, when the matrix is sparse enough (under
+  [`SPARSE_BELOW`][xpnet.sparse_rows.SPARSE_BELOW] of its entries non-zero), the backend's arrays
+  are what SciPy's sparse matrices multiply directly (NumPy: ``Backend.sparse_products``) and the
+  first layer is Dense: ``Z = X W`` and ``dW = X^T dZ`` are then SciPy's sparse-dense products,
+  whose cost follows the non-zeros rather than the features;
 * otherwise (denser matrices, a GPU backend, array-api-strict, input dropout), densified and
   moved to the device: one host-to-device copy per step, which dense inputs avoid by moving
   once per fit, and then the BLAS. The epoch's order stays on the host for sparse rows
-  (:meth:`xpnet.step.TrainingStep.epoch_order`), so no batch's indices are read back from a
-  GPU; they go to the device with the batch.
+  ([`xpnet.step.TrainingStep.epoch_order`][xpnet.step.TrainingStep.epoch_order]), so no batch's
+  indices are read back from a GPU; they go to the device with the batch.
 
-A training step gathers its batch with :meth:`SparseRows.take`; evaluation and prediction take
-one chunk of rows at a time (:meth:`SparseRows.rows`).
+A training step gathers its batch with [`SparseRows.take`][xpnet.sparse_rows.SparseRows.take];
+evaluation and prediction take one chunk of rows at a time
+([`SparseRows.rows`][xpnet.sparse_rows.SparseRows.rows]).
 """
 
 from __future__ import annotations
@@ -41,16 +42,16 @@ def is_sparse(x: Any) -> bool:
 
 def stays_sparse(matrix: Any, backend: Backend) -> bool:
     """Whether batches of ``matrix`` reach a first Dense layer as CSR rows on ``backend``: where
-    SciPy multiplies the backend's arrays and fewer than :data:`SPARSE_BELOW` of the entries
-    are non-zero."""
+    SciPy multiplies the backend's arrays and fewer than
+    [`SPARSE_BELOW`][xpnet.sparse_rows.SPARSE_BELOW] of the entries are non-zero."""
     entries = max(1, int(matrix.shape[0]) * int(matrix.shape[1]))
     return backend.sparse_products and matrix.nnz / entries < SPARSE_BELOW
 
 
 class SparseRows:
     """Rows of a sparse matrix (n, features) for a model on ``backend`` in ``dtype``; with
-    ``direct`` (:func:`stays_sparse`), batches stay sparse (CSR in ``dtype``) for the first
-    layer's products."""
+    ``direct`` ([`stays_sparse`][xpnet.sparse_rows.stays_sparse]), batches stay sparse (CSR in
+    ``dtype``) for the first layer's products."""
 
     ndim = 2
 

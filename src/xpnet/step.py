@@ -3,26 +3,27 @@
 One step composes four parts, each behind a public contract:
 
 1. gather the batch from the training set on the device (the backend's ``take_rows`` kernel);
-2. ``model.loss_and_grads`` (:class:`xpnet.model.Model`): forward, BP1-BP4, the gradients
+2. ``model.loss_and_grads`` ([`xpnet.model.Model`][xpnet.model.Model]): forward, BP1-BP4, the
+gradients
    already multiplied by the optimizer's ``gradient_scale`` and by this process's ``share`` of
    a data-parallel global batch (backprop is linear in the output error, so both factors cost
    one pass over a (batch x outputs) array; this is the one place they are folded in);
 3. ``reduce(grads, C)``: the sum over the ranks of a data-parallel run
-   (:func:`xpnet.comm.averaging`), which makes the result the global batch's;
-4. ``optimizer.update`` (:mod:`xpnet.optim`), which takes gradients so scaled.
+   ([`xpnet.comm.averaging`][xpnet.comm.averaging]), which makes the result the global batch's;
+4. ``optimizer.update`` ([`xpnet.optim`][xpnet.optim]), which takes gradients so scaled.
 
-:meth:`TrainingStep.pure` is that composition as a function of explicit state (parameters and
-optimizer state in, the same out), the form a backend can compile or capture whole; calling the
-step runs it on the model's and the optimizer's own state and hands the results back. It reads
-nothing back to the host and branches on no data, so a GPU never waits inside it. Every
-:data:`FLUSH_EVERY` steps the step zeroes the subnormal numbers in the optimizer's state
-(velocities of weights whose gradient is always zero decay into them, and many CPUs compute on
-them slowly); a velocity that small moves no weight, so the update is unchanged, and the
-flush depends only on the step count, so a resumed run flushes where the original did.
+[`TrainingStep.pure`][xpnet.step.TrainingStep.pure] is that composition as a function of explicit
+state (parameters and optimizer state in, the same out), the form a backend can compile or capture
+whole; calling the step runs it on the model's and the optimizer's own state and hands the results
+back. It reads nothing back to the host and branches on no data, so a GPU never waits inside it.
+Every [`FLUSH_EVERY`][xpnet.step.FLUSH_EVERY] steps the step zeroes the subnormal numbers in the
+optimizer's state (velocities of weights whose gradient is always zero decay into them, and many
+CPUs compute on them slowly); a velocity that small moves no weight, so the update is unchanged, and
+the flush depends only on the step count, so a resumed run flushes where the original did.
 
-:func:`batches` yields each step's indices: one seeded permutation per epoch, drawn on the host
-(the same order on every backend) and moved once, sliced per batch; in a data-parallel run each
-rank takes its share of every global batch.
+[`batches`][xpnet.step.batches] yields each step's indices: one seeded permutation per epoch, drawn
+on the host (the same order on every backend) and moved once, sliced per batch; in a data-parallel
+run each rank takes its share of every global batch.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ class TrainingStep:
     ``weights``, a column (n, 1) from ``model.example_weights``, weighs the examples: each
     batch's cost is then the weighted mean of its rows' costs, and the "size" in the L2 term's
     ``n`` is the total weight (of the training set, or with ``n="batch"`` of the batch).
-    ``reduce`` sums gradients and cost over the ranks (:func:`xpnet.comm.averaging`).
+    ``reduce`` sums gradients and cost over the ranks
+    ([`xpnet.comm.averaging`][xpnet.comm.averaging]).
     """
 
     def __init__(self, model: Model, optimizer: Optimizer, X: Array = None, Y: Array = None,
@@ -80,8 +82,10 @@ class TrainingStep:
                              "gathered on the host")
         self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
             else None
-        #: the step's function of explicit state: :meth:`pure`, or the backend's compilation
-        #: of it (``compile=True``: :meth:`xpnet.backend.Backend.compile`)
+        #: the step's function of explicit state: [`pure`][xpnet.step.TrainingStep.pure], or the
+        #: backend's compilation
+        #: of it (``compile=True``:
+        #: [`xpnet.backend.Backend.compile`][xpnet.backend.base.Backend.compile])
         self.run = model.backend.compile(self.pure) if compile else self.pure
         self._compiled = model.backend.compile(self.on_batch) if compile else None
         self._scale: Any = None
@@ -102,7 +106,8 @@ class TrainingStep:
 
     def __call__(self, idx: Array, share: float = 1.0) -> tuple[Array, Array | None]:
         """One step on the batch ``idx`` (indices into the training set, from
-        :meth:`epoch_order`); its cost and, for a classifier, each example's hit."""
+        [`epoch_order`][xpnet.step.TrainingStep.epoch_order]); its cost and, for a classifier, each
+        example's hit."""
         if self.compiled:   # the gather and the hits inside the compiled graph too
             return self._compiled_batch(idx, share)
         xp, take = self.xp, self.take
@@ -118,9 +123,9 @@ class TrainingStep:
 
     def on_batch(self, params: Mapping[str, Array], state: State, idx: Array, t: int,
                  scale: Any) -> tuple[dict[str, Array], State, Array, Array | None]:
-        """:meth:`pure` on the batch ``idx`` of the training set, with its hits: the whole of
-        a step, gather included, as one function of explicit state (what ``compile=True``
-        compiles)."""
+        """[`pure`][xpnet.step.TrainingStep.pure] on the batch ``idx`` of the training set, with its
+        hits: the whole of a step, gather included, as one function of explicit state (what
+        ``compile=True`` compiles)."""
         xp, take = self.xp, self.take
         w = None if self.weights is None else take(xp, self.weights, idx)
         params, state, C, out = self.pure(params, state, take(xp, self.X, idx),
@@ -167,7 +172,7 @@ class TrainingStep:
 
     def _finish(self, params: dict[str, Array], started: float | None) -> None:
         """Hand the new parameters back, count the step, and flush subnormal optimizer state
-        every :data:`FLUSH_EVERY` steps."""
+        every [`FLUSH_EVERY`][xpnet.step.FLUSH_EVERY] steps."""
         if started is not None:
             self.compile_seconds = time.perf_counter() - started
         opt = self.optimizer

@@ -1,14 +1,16 @@
 """The fit loop: epochs of mini-batches drawn on the device, each step through one training
 step, the epoch's figures read once, and everything that reacts to an epoch as callbacks.
 
-Its collaborators each hold one idea of their own: :mod:`xpnet.evaluation` (scores and the
-held-out set), :mod:`xpnet.checkpoints` (the run's state, checkpoints and exact resume),
-:mod:`xpnet.stopping` (signals and failing ranks), :mod:`xpnet.cross_validation`.
+Its collaborators each hold one idea of their own: [`xpnet.evaluation`][xpnet.evaluation] (scores
+and the held-out set), [`xpnet.checkpoints`][xpnet.checkpoints] (the run's state, checkpoints and
+exact resume), [`xpnet.stopping`][xpnet.stopping] (signals and failing ranks),
+[`xpnet.cross_validation`][xpnet.cross_validation].
 
-The loop calls down, never back up: it sees the model through :class:`xpnet.model.Model`, the
-update through :class:`xpnet.step.TrainingStep`, and everything that reacts to an epoch
+The loop calls down, never back up: it sees the model through
+[`xpnet.model.Model`][xpnet.model.Model], the update through
+[`xpnet.step.TrainingStep`][xpnet.step.TrainingStep], and everything that reacts to an epoch
 (validation, the divergence guard, progress, checkpoints, the caller's callbacks) through one
-:class:`xpnet.callbacks.CallbackList`.
+[`xpnet.callbacks.CallbackList`][xpnet.callbacks.CallbackList].
 
 The training data moves to the device once. Each epoch draws one seeded permutation on the host
 (the same order on every backend), moves that index vector once, and slices batches from it with
@@ -67,32 +69,32 @@ def fit(
     sample_weight: Any = None,
     stop_on_divergence: bool = True,
 ) -> History:
-    """Train ``model`` by mini-batch gradient descent and return its :class:`History`.
+    """Train ``model`` by mini-batch gradient descent; returns the [`History`][xpnet.History].
 
     ``optimizer``: an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``) with
     ``learning_rate``; ``schedule`` scales it per epoch (``step``, ``exponential``, ``cosine``).
     ``validation_split`` holds out the last fraction of (X, y), before shuffling. ``callbacks``
-    are :class:`xpnet.callbacks.Callback` objects; True from ``on_epoch_end`` stops the fit.
+    are [`Callback`][xpnet.callbacks.Callback] objects; True from ``on_epoch_end`` stops the fit.
 
     ``checkpoint``: the full training state, written atomically every ``checkpoint_every``
-    epochs and after the last; ``resume`` (its path, or a :class:`Checkpoint` already read)
-    continues exactly (on NumPy the final weights equal an uninterrupted run's). A NaN or
-    infinite cost raises :class:`TrainingDiverged` naming the epoch and step. SIGINT or SIGTERM
-    (a scheduler's preemption) stop the fit at the next step boundary and return the history
-    so far, ``history.interrupted`` and ``history.signal`` set; a second signal stops at once.
+    epochs and after the last; ``resume`` (its path, or a
+    [`Checkpoint`][xpnet.checkpoints.Checkpoint] already read) continues exactly (on NumPy the final
+    weights equal an uninterrupted run's). A NaN or infinite cost raises
+    [`TrainingDiverged`][xpnet.errors.TrainingDiverged] naming the epoch and step. SIGINT or SIGTERM
+    (a scheduler's preemption) stop the fit at the next step boundary and return the history so far,
+    ``history.interrupted`` and ``history.signal`` set; a second signal stops at once.
 
-    ``comm`` (a :mod:`xpnet.comm` communicator, or ``"mpi"``/``"nccl"``) trains data-parallel:
-    ``batch_size`` is the global batch, split across the ranks, which start from rank 0's
-    parameters and average gradients with one all-reduce per step; only rank 0 prints and
-    writes checkpoints (with ``notes``, JSON values for the caller to read on resume). Every
-    rank must call ``fit`` with the same data and arguments.
-    ``l2_per_batch``: each batch's L2 term with its own size m, ``lambda/(2m)`` (scikit-learn's
-    convention). ``sample_weight`` (n,): each batch's cost is the weighted mean of its rows'
-    (scikit-learn's meaning; the total weight is the L2 term's n, accuracies are weighted, the
-    held-out rows keep their weights, ``validation_data`` may be ``(X, y, w)``; one process).
-    ``compile=True`` compiles the step whole where the backend can (torch: ``torch.compile``);
-    the compilation's seconds show after epoch 1. ``stop_on_divergence=False``: train on
-    through a NaN or infinite cost (as scikit-learn's MLP does)."""
+    ``comm`` (a [`xpnet.comm`][xpnet.comm] communicator, or ``"mpi"``/``"nccl"``) trains
+    data-parallel: ``batch_size`` is the global batch, split across the ranks, which start from rank
+    0's parameters and average gradients with one all-reduce per step; only rank 0 prints and writes
+    checkpoints (with ``notes``, JSON values for the caller to read on resume). Every rank must call
+    ``fit`` with the same data and arguments. ``l2_per_batch``: each batch's L2 term with its own
+    size m, ``lambda/(2m)`` (scikit-learn's convention). ``sample_weight`` (n,): each batch's cost
+    is the weighted mean of its rows' (scikit-learn's meaning; the total weight is the L2 term's n,
+    accuracies are weighted, the held-out rows keep their weights, ``validation_data`` may be ``(X,
+    y, w)``; one process). ``compile=True`` compiles the step whole where the backend can (torch:
+    ``torch.compile``); the compilation's seconds show after epoch 1. ``stop_on_divergence=False``:
+    train on through a NaN or infinite cost (as scikit-learn's MLP does)."""
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     user_callbacks, comm = CallbackList(callbacks), comm_module.get(comm)

@@ -2,19 +2,22 @@
 
 Everything the Python array API standard leaves out lives here: choosing a library and a device,
 moving arrays between the host and the device, random numbers on a device, and waiting for a GPU
-to finish. The rest of xpnet receives a :class:`Backend` and uses its ``xp`` namespace and
-``kernels``, so layers, losses, optimizers and the training loop contain no backend branches.
+to finish. The rest of xpnet receives a [`Backend`][xpnet.backend.base.Backend] and uses its ``xp``
+namespace and ``kernels``, so layers, losses, optimizers and the training loop contain no backend
+branches.
 
 One module, one idea:
 
-* :mod:`~xpnet.backend.base`: the :class:`Backend` base class (a CPU library's defaults), its
-  error, the registry table and host copies (:func:`to_numpy`);
-* one module per library, each with its subclass: :mod:`~xpnet.backend.numpy_backend`,
-  :mod:`~xpnet.backend.cupy_backend`, :mod:`~xpnet.backend.torch_backend`,
-  :mod:`~xpnet.backend.strict_backend`;
-* :mod:`~xpnet.backend.registry`: the libraries by name, :func:`resolve` and :func:`available`;
-* :mod:`~xpnet.backend.generator`: the seeded random source of a network or a fit;
-* :mod:`~xpnet.backend.cpu_tuning`: BLAS threads per step and the host allocator.
+* [`base`][xpnet.backend.base]: the [`Backend`][xpnet.backend.base.Backend] base class (a CPU
+  library's defaults), its error, the registry table and host copies
+  ([`to_numpy`][xpnet.backend.base.to_numpy]);
+* one module per library, each with its subclass: [`numpy_backend`][xpnet.backend.numpy_backend],
+  [`cupy_backend`][xpnet.backend.cupy_backend], [`torch_backend`][xpnet.backend.torch_backend],
+  [`strict_backend`][xpnet.backend.strict_backend];
+* [`registry`][xpnet.backend.registry]: the libraries by name,
+  [`resolve`][xpnet.backend.registry.resolve] and [`available`][xpnet.backend.registry.available];
+* [`generator`][xpnet.backend.generator]: the seeded random source of a network or a fit;
+* [`cpu_tuning`][xpnet.backend.cpu_tuning]: BLAS threads per step and the host allocator.
 
 Adding a library is one new module and one registry line (``docs/adding-a-backend.md``). Every
 public name is importable from ``xpnet.backend`` itself.

@@ -1,12 +1,13 @@
-"""The contract every array library meets: the :class:`Backend` base class, its error, and the
-registry that maps a library's name to its class.
+"""The contract every array library meets: the [`Backend`][xpnet.backend.base.Backend] base class,
+its error, and the registry that maps a library's name to its class.
 
-Everything the Python array API standard leaves out is a :class:`Backend` method: choosing a
-device, moving arrays between the host and the device, random numbers on a device, waiting for a
-GPU, compiling a step, and the library's element-wise kernels (:mod:`xpnet.kernels`). The
-defaults here are a CPU library's; a subclass in a module of its own overrides what its library
-does differently. :data:`REGISTRY` is filled by :mod:`xpnet.backend.registry`, and
-:func:`to_numpy` asks each registered class whether it holds an array.
+Everything the Python array API standard leaves out is a [`Backend`][xpnet.backend.base.Backend]
+method: choosing a device, moving arrays between the host and the device, random numbers on a
+device, waiting for a GPU, compiling a step, and the library's element-wise kernels
+([`xpnet.kernels`][xpnet.kernels]). The defaults here are a CPU library's; a subclass in a module of
+its own overrides what its library does differently. [`REGISTRY`][xpnet.backend.base.REGISTRY] is
+filled by [`xpnet.backend.registry`][xpnet.backend.registry], and
+[`to_numpy`][xpnet.backend.base.to_numpy] asks each registered class whether it holds an array.
 """
 
 from __future__ import annotations
@@ -34,10 +35,11 @@ class Backend:
     """An array namespace ``xp`` together with the device arrays are placed on, the library
     module ``lib`` and the element-wise ``kernels`` of a training step.
 
-    Subclasses say how to find their library and device (:meth:`create`), and override what
-    differs from a CPU library: device names, synchronisation, the current device, host copies
-    (:meth:`holds`, :meth:`to_host`) and random draws on the device. Build one with
-    :func:`resolve`.
+    Subclasses say how to find their library and device
+    ([`create`][xpnet.backend.base.Backend.create]), and override what differs from a CPU library:
+    device names, synchronisation, the current device, host copies
+    ([`holds`][xpnet.backend.base.Backend.holds], [`to_host`][xpnet.backend.base.Backend.to_host])
+    and random draws on the device. Build one with [`resolve`][xpnet.backend.registry.resolve].
     """
 
     #: the name users pass as ``backend=``
@@ -49,9 +51,10 @@ class Backend:
     collective: ClassVar[str] = "mpi"
     #: whether a SciPy sparse matrix multiplies this library's arrays directly (``X @ W`` and
     #: ``X.T @ D`` as dense arrays of the library): the first layer's products then use the
-    #: sparse rows, which is faster than densifying them (:mod:`xpnet.sparse_rows`)
+    #: sparse rows, which is faster than densifying them ([`xpnet.sparse_rows`][xpnet.sparse_rows])
     sparse_products: ClassVar[bool] = False
-    #: whether :meth:`compile` compiles a whole step (``compile=True``, ``--compile``)
+    #: whether [`compile`][xpnet.backend.base.Backend.compile] compiles a whole step
+    #: (``compile=True``, ``--compile``)
     compiles: ClassVar[bool] = False
 
     def __init__(self, xp: Any, device: Any, lib: Any, kernels: Kernels = PORTABLE):
@@ -60,8 +63,9 @@ class Backend:
     # ----------------------------------------------------------------- building one
     @classmethod
     def create(cls, device: Any = None) -> Backend:
-        """The backend on ``device`` (its default when None); :class:`BackendError` when the
-        library or the device cannot be used here."""
+        """The backend on ``device`` (its default when None);
+        [`BackendError`][xpnet.backend.base.BackendError] when the library or the device cannot be
+        used here."""
         raise NotImplementedError
 
     @classmethod
@@ -76,8 +80,9 @@ class Backend:
     def dtype(self, name: str) -> Any:
         """The namespace's floating dtype called ``name`` ("float32" or "float64").
 
-        Raises :class:`BackendError` when the device cannot hold that dtype (asked through the
-        standard's inspection API, ``__array_namespace_info__().dtypes(device=...)``)."""
+        Raises [`BackendError`][xpnet.backend.base.BackendError] when the device cannot hold that
+        dtype (asked through the standard's inspection API,
+        ``__array_namespace_info__().dtypes(device=...)``)."""
         if name not in DTYPES:
             raise ValueError(f"unknown dtype {name!r}; valid dtypes: {', '.join(DTYPES)}")
         supported = self.dtypes()
@@ -90,7 +95,8 @@ class Backend:
         return getattr(self.xp, name)
 
     def dtypes(self) -> list[str]:
-        """The names in :data:`DTYPES` that this backend's device supports."""
+        """The names in [`DTYPES`][xpnet.backend.base.DTYPES] that this backend's device
+        supports."""
         info = getattr(self.xp, "__array_namespace_info__", None)
         if info is None:  # a namespace older than the 2023.12 standard: assume both
             return list(DTYPES)
@@ -131,12 +137,14 @@ class Backend:
     # ----------------------------------------------------------------- host copies
     @staticmethod
     def holds(x: Any) -> bool:
-        """Whether ``x`` is an array of this library (for :func:`to_numpy`)."""
+        """Whether ``x`` is an array of this library (for
+        [`to_numpy`][xpnet.backend.base.to_numpy])."""
         return False
 
     @staticmethod
     def to_host(x: Any) -> np.ndarray:
-        """``x``, an array this library :meth:`holds`, copied to a NumPy array explicitly."""
+        """``x``, an array this library [`holds`][xpnet.backend.base.Backend.holds], copied to a
+        NumPy array explicitly."""
         return np.asarray(x)
 
     # ----------------------------------------------------------------- devices
@@ -177,7 +185,8 @@ class Backend:
 
     def compile(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """``fn`` (a training step as a function of explicit state) compiled whole, where the
-        library can (``compile=True``); :class:`BackendError` naming those that can, elsewhere."""
+        library can (``compile=True``); [`BackendError`][xpnet.backend.base.BackendError] naming
+        those that can, elsewhere."""
         raise BackendError(
             f"compile=True needs a backend that compiles the whole step: torch (torch.compile); "
             f"the {self.name} backend runs the step as it is: drop compile=True or use "
@@ -208,7 +217,8 @@ class Backend:
 
     # ----------------------------------------------------------------- random numbers
     def generator(self, seed: int | None = None) -> Generator:
-        """A seeded random source for this backend (see :class:`Generator`)."""
+        """A seeded random source for this backend (see
+        [`Generator`][xpnet.backend.generator.Generator])."""
         return Generator(self, seed)
 
     def device_random(self, seed: int) -> Any:
@@ -216,7 +226,8 @@ class Backend:
         raise NotImplementedError(f"{self.name} draws its random numbers on the host")
 
     def device_uniform(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
-        """Draws from U[0, 1) by :meth:`device_random`'s generator ``rng``."""
+        """Draws from U[0, 1) by [`device_random`][xpnet.backend.base.Backend.device_random]'s
+        generator ``rng``."""
         raise NotImplementedError(f"{self.name} draws its random numbers on the host")
 
     @classmethod
@@ -235,16 +246,18 @@ def cpu_only(name: str, device: Any) -> None:
 
 
 REGISTRY: dict[str, type[Backend]] = {}
-"""Every backend by name, filled in :mod:`xpnet.backend.registry` (a new library is one module
-with its :class:`Backend` subclass and one line there)."""
+"""Every backend by name, filled in [`xpnet.backend.registry`][xpnet.backend.registry] (a new
+library is one module with its [`Backend`][xpnet.backend.base.Backend] subclass and one line
+there)."""
 
 
 def to_numpy(x: Any) -> np.ndarray:
     """Copy an array of any supported backend (or anything NumPy can read) to a NumPy array.
 
-    Device arrays move explicitly, each by its backend's :meth:`Backend.to_host` (CuPy's
-    ``get()``, torch's ``cpu()``, the standard's ``to_device`` and DLPack); nothing relies on
-    an implicit conversion (``__array__``), which a GPU array refuses."""
+    Device arrays move explicitly, each by its backend's
+    [`Backend.to_host`][xpnet.backend.base.Backend.to_host] (CuPy's ``get()``, torch's ``cpu()``,
+    the standard's ``to_device`` and DLPack); nothing relies on an implicit conversion
+    (``__array__``), which a GPU array refuses."""
     for cls in REGISTRY.values():
         if cls.holds(x):
             return cls.to_host(x)
@@ -255,8 +268,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def on_its_device(fn: F) -> F:
-    """Run ``fn(model, ...)`` with the model's device current (:meth:`Backend.on_device`): for
-    the entry points that compute, so that a network on a second GPU works there."""
+    """Run ``fn(model, ...)`` with the model's device current
+    ([`Backend.on_device`][xpnet.backend.base.Backend.on_device]): for the entry points that
+    compute, so that a network on a second GPU works there."""
 
     @functools.wraps(fn)
     def run(model: Any, *args: Any, **kwargs: Any) -> Any:

@@ -33,9 +33,9 @@ def blas_controller() -> Any:
 
 def blas_threads_for(flops: float) -> int | None:
     """How many BLAS threads a training step of ``flops`` GEMM operations should use: one below
-    :data:`ONE_THREAD_BELOW`, else every core this process may run on. None (leave the BLAS as
-    it is) when the user has set a thread count (``OPENBLAS_NUM_THREADS`` and its kin);
-    ``XPNET_BLAS_THREADS=N`` fixes N for xpnet alone."""
+    [`ONE_THREAD_BELOW`][xpnet.backend.cpu_tuning.ONE_THREAD_BELOW], else every core this process
+    may run on. None (leave the BLAS as it is) when the user has set a thread count
+    (``OPENBLAS_NUM_THREADS`` and its kin); ``XPNET_BLAS_THREADS=N`` fixes N for xpnet alone."""
     explicit = os.environ.get("XPNET_BLAS_THREADS")
     if explicit:
         return max(1, int(explicit))

@@ -8,7 +8,8 @@ import numpy as np
 
 
 class DrawsOnADevice(Protocol):
-    """What a generator asks of its backend (:class:`xpnet.backend.Backend` has it all)."""
+    """What a generator asks of its backend ([`xpnet.backend.Backend`][xpnet.backend.base.Backend]
+    has it all)."""
 
     xp: Any
     device: Any
@@ -26,10 +27,11 @@ class Generator:
 
     Initial weights and shuffling orders are drawn on the host from a NumPy ``Generator`` and
     moved once, so a given seed gives the same weights and batches on every backend. Per-step
-    draws (dropout masks) use :meth:`uniform`: on CPU backends they come from the same host
-    generator, so they too are identical across NumPy, PyTorch-CPU and array-api-strict; on a
-    GPU they come from the device's own generator (:meth:`Backend.device_random`, seeded from
-    the host one) so that no host-to-device copy happens inside a training step.
+    draws (dropout masks) use [`uniform`][xpnet.backend.generator.Generator.uniform]: on CPU
+    backends they come from the same host generator, so they too are identical across NumPy,
+    PyTorch-CPU and array-api-strict; on a GPU they come from the device's own generator
+    ([`Backend.device_random`][xpnet.backend.base.Backend.device_random], seeded from the host one)
+    so that no host-to-device copy happens inside a training step.
     """
 
     def __init__(self, backend: DrawsOnADevice, seed: Any = None):

@@ -1,5 +1,5 @@
 """NumPy on the CPU: the default backend, with NumPy's kernel overrides and the BLAS threads
-chosen per step (:mod:`xpnet.backend.cpu_tuning`)."""
+chosen per step ([`xpnet.backend.cpu_tuning`][xpnet.backend.cpu_tuning])."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from .cpu_tuning import blas_controller, blas_threads_for, tune_host_allocator
 
 
 class NumpyBackend(Backend):
-    """NumPy on the CPU, with NumPy's kernel overrides (:mod:`xpnet.kernels_numpy`)."""
+    """NumPy on the CPU, with NumPy's kernel overrides
+    ([`xpnet.kernels_numpy`][xpnet.kernels_numpy])."""
 
     name, module = "numpy", "numpy"
     sparse_products = True
@@ -32,8 +33,9 @@ class NumpyBackend(Backend):
         return np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore")
 
     def threads_for(self, flops: float) -> contextlib.AbstractContextManager:
-        """The BLAS threads for a step of ``flops`` (:func:`blas_threads_for`), through
-        threadpoolctl when it is installed (``pip install "xpnet[cpu]"``); else as they are."""
+        """The BLAS threads for a step of ``flops``
+        ([`blas_threads_for`][xpnet.backend.cpu_tuning.blas_threads_for]), through threadpoolctl
+        when it is installed (``pip install "xpnet[cpu]"``); else as they are."""
         n = blas_threads_for(flops)
         controller = None if n is None else blas_controller()
         if controller is None:
@@ -51,11 +53,11 @@ class NumpyBackend(Backend):
 
 
 def numpy_kernels() -> Kernels:
-    """NumPy's kernel set: its own overrides (:mod:`xpnet.kernels_numpy`), or with
-    ``XPNET_KERNELS=numba`` the fused numba kernels (:mod:`xpnet.kernels_numba`, needs
-    ``pip install "xpnet[cpu]"``). They are not the default: their epochs were faster by less than
-    the 10% at both network sizes that would pay for a compiler at import (the performance
-    docs give the measurements)."""
+    """NumPy's kernel set: its own overrides ([`xpnet.kernels_numpy`][xpnet.kernels_numpy]), or with
+    ``XPNET_KERNELS=numba`` the fused numba kernels ([`xpnet.kernels_numba`][xpnet.kernels_numba],
+    needs ``pip install "xpnet[cpu]"``). They are not the default: their epochs were faster by less
+    than the 10% at both network sizes that would pay for a compiler at import (the performance docs
+    give the measurements)."""
     choice = os.environ.get("XPNET_KERNELS", "numpy")
     if choice == "numba":
         try:

@@ -1,6 +1,6 @@
 """The libraries xpnet knows by name, and turning a name (and a device) into a backend.
 
-A new library is a module of its own with one :class:`~xpnet.backend.base.Backend` subclass, and
+A new library is a module of its own with one [`Backend`][xpnet.backend.base.Backend] subclass, and
 one line in the table below; ``resolve``, ``xpnet info``, ``--backend`` and ``xpnet bench`` find
 it there. ``"auto"`` picks CuPy when it imports and sees a CUDA device, else NumPy.
 """
@@ -26,12 +26,13 @@ BACKENDS = tuple(REGISTRY)
 
 
 def resolve(backend: str | Backend = "auto", device: Any = None) -> Backend:
-    """Turn a backend name (and optional device) into a :class:`Backend`.
+    """Turn a backend name (and optional device) into a [`Backend`][xpnet.backend.base.Backend].
 
     ``device`` is a CuPy device index (``0``, ``"cuda:1"``), a torch device string
     (``"cpu"``, ``"cuda:0"``) or an array-api-strict device name (``"device1"``,
-    ``"no_float64"``: simulated devices for testing). Raises :class:`BackendError` with the
-    reason and the fix when the backend cannot be used.
+    ``"no_float64"``: simulated devices for testing). Raises
+    [`BackendError`][xpnet.backend.base.BackendError] with the reason and the fix when the backend
+    cannot be used.
     """
     if isinstance(backend, Backend):
         if device is not None:

@@ -1,6 +1,6 @@
 """The ``xpnet`` command line: ``train``, ``evaluate``, ``predict``, ``export``, ``info`` and
-``bench``, a module each, with the grammar in :mod:`~xpnet.cli.options` and what they share in
-:mod:`~xpnet.cli.common`.
+``bench``, a module each, with the grammar in [`options`][xpnet.cli.options] and what they share in
+[`common`][xpnet.cli.common].
 
 Errors in use (bad flags, bad files, an unavailable backend) print one line to stderr and exit
 with status 2; ``--debug`` shows the traceback instead.

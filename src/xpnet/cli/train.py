@@ -293,9 +293,9 @@ def _interrupted(opts: argparse.Namespace, history: Any) -> int:
 def _communicator(args: argparse.Namespace) -> tuple[Any, Any]:
     """The communicator for ``--distributed`` (a single process without it), and the device
     this rank trains on. ``auto`` means the collective of the backend *resolved*
-    (:attr:`xpnet.backend.Backend.collective`: NCCL for CuPy, ``--backend auto`` on a GPU
-    machine included; MPI otherwise); with no --device each rank takes the backend's device
-    for it (on CuPy, GPU ``rank % count``)."""
+    ([`xpnet.backend.Backend.collective`][xpnet.backend.base.Backend.collective]: NCCL for CuPy,
+    ``--backend auto`` on a GPU machine included; MPI otherwise); with no --device each rank takes
+    the backend's device for it (on CuPy, GPU ``rank % count``)."""
     from .. import comm as comm_module
 
     if not getattr(args, "distributed", None):

@@ -1,7 +1,8 @@
 """Datasets: MNIST-family IDX files, CSV tables and small synthetic sets.
 
-:func:`load` turns what a user types (``mnist``, a directory of IDX files, a ``.csv`` path,
-``xor``, ``spirals``, ``moons``) into a :class:`Dataset` of host arrays.
+[`load`][xpnet.datasets.load] turns what a user types (``mnist``, a directory of IDX files, a
+``.csv`` path, ``xor``, ``spirals``, ``moons``) into a [`Dataset`][xpnet.datasets.dataset.Dataset]
+of host arrays.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ licence in its README), so that they work offline anywhere."""
 
 
 def packaged(name: str) -> Path:
-    """The path of a data set that ships with xpnet (:data:`PACKAGED`)."""
+    """The path of a data set that ships with xpnet ([`PACKAGED`][xpnet.datasets.PACKAGED])."""
     from importlib.resources import files
 
     return Path(str(files(__package__) / "data" / PACKAGED[name]))

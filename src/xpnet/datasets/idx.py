@@ -103,5 +103,6 @@ def pair(X: np.ndarray, y: np.ndarray, images: str, labels: str
 
 
 def load_split(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray, tuple[int, ...]]:
-    """One split (images file, labels file) of an IDX dataset; see :func:`pair`."""
+    """One split (images file, labels file) of an IDX dataset; see
+    [`pair`][xpnet.datasets.idx.pair]."""
     return pair(read_idx(images), read_idx(labels), str(images), str(labels))

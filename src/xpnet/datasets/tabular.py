@@ -47,7 +47,7 @@ def load_csv(path: str | Path, label_column: int | str = -1, header: bool | None
     one by its header. Labels may be integers or strings (classes: their sorted distinct
     values, ``y`` holds indices into them) or real numbers (a regression target, ``y`` the
     float values). ``task`` "auto" decides by the labels: numbers with a fraction, or whole
-    numbers taking many values (:data:`MANY_CLASSES`), make a regression target, anything
+    numbers taking many values (`MANY_CLASSES`, 20), make a regression target, anything
     else classes; "classification" or "regression" forces the choice. ``header`` None means:
     skip the first row if any feature field in it is not a number. Empty lines are skipped.
     Errors name the file and the line.

@@ -12,7 +12,8 @@ import numpy as np
 from ..backend import to_numpy
 
 SPARSE = ["csr", "csc", "coo"]
-"""The sparse formats X may come in (kept sparse on the host: :mod:`xpnet.sparse_rows`)."""
+"""The sparse formats X may come in (kept sparse on the host:
+[`xpnet.sparse_rows`][xpnet.sparse_rows])."""
 
 
 def foreign(X: Any) -> bool:

@@ -37,8 +37,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
     @available_if(stochastic_only)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None, classes: Any = None
                     ) -> MLPClassifier:
-        """One epoch over (X, y), weighted by ``sample_weight`` as in :meth:`fit`; the first
-        call needs ``classes``, every label there is."""
+        """One epoch over (X, y), weighted by ``sample_weight`` as in
+        [`fit`][xpnet.sklearn.classifier.MLPClassifier.fit]; the first call needs ``classes``, every
+        label there is."""
         return self._train(X, y, incremental=True, classes=classes,
                            sample_weight=sample_weight)
 

@@ -1,8 +1,8 @@
 """What scikit-learn's two MLP estimators share, over an xpnet Network: the parameters with
 scikit-learn's names, defaults and constraints, the checked inputs, the network built as
 scikit-learn initialises its own, the fitted attributes (``coefs_``, ``intercepts_``), pickling
-and model files. The fits are :mod:`~xpnet.sklearn.stochastic`'s and
-:mod:`~xpnet.sklearn.lbfgs`'s."""
+and model files. The fits are [`stochastic`][xpnet.sklearn.stochastic]'s and
+[`lbfgs`][xpnet.sklearn.lbfgs]'s."""
 
 from __future__ import annotations
 
@@ -153,10 +153,10 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
     # ------------------------------------------------------------------ the network
     def _build(self, X: Any, n_outputs: int, output: str, loss: str) -> None:
         """The network for ``n_outputs`` outputs, its weights drawn as scikit-learn draws its
-        own (:meth:`_glorot_uniform`, from the fit's RandomState) unless ``init`` names one of
-        xpnet's initialisers. The network's own generator (dropout masks, the examples'
-        order) is seeded by an int ``random_state`` itself, or from a RandomState's state
-        without drawing from it."""
+        own ([`_glorot_uniform`][xpnet.sklearn.estimator.BaseMLP._glorot_uniform], from the fit's
+        RandomState) unless ``init`` names one of xpnet's initialisers. The network's own generator
+        (dropout masks, the examples' order) is seeded by an int ``random_state`` itself, or from a
+        RandomState's state without drawing from it."""
         sizes = self._sizes()
         rs = self.random_state
         seed = None if rs is None else int(rs) if isinstance(rs, (int, np.integer)) else \
@@ -271,7 +271,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
 
     @property
     def intercepts_(self) -> list[np.ndarray]:
-        """The bias vector of each layer, as :attr:`coefs_` holds the weights."""
+        """The bias vector of each layer, as [`coefs_`][xpnet.sklearn.estimator.BaseMLP.coefs_]
+        holds the weights."""
         check_is_fitted(self, "network_")
         return LayerArrays([to_numpy(d.b) for d in self.network_.dense_layers],
                            lambda b: self._set_layers(None, b))
@@ -335,7 +336,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
 
     def save(self, path: str | Path) -> Path:
         """The fitted network, with the estimator's parameters and classes, as an xpnet model
-        file (``.npz`` or ``.safetensors``); :func:`load` reads it back."""
+        file (``.npz`` or ``.safetensors``); [`load`][xpnet.sklearn.saved.load] reads it back."""
         from ..io import save
 
         check_is_fitted(self)
@@ -358,7 +359,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                 or None}
 
     def _adopt(self, net: Network, record: dict[str, Any]) -> None:
-        """Take a network read from a file as this estimator's fitted state (:func:`load`)."""
+        """Take a network read from a file as this estimator's fitted state
+        ([`load`][xpnet.sklearn.saved.load])."""
         self.network_ = net
         self.n_features_in_ = int(record["n_features_in"])
         if record.get("feature_names_in"):   # so that a DataFrame's columns are checked again

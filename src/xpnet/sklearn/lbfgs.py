@@ -58,9 +58,9 @@ class LbfgsFit:
         (``scipy.optimize.minimize``, method L-BFGS-B, ``max_iter``, ``max_fun``, ``tol`` as the
         gradient tolerance), the cost ``C0 + alpha/(2n) ||W||^2`` (with ``sample_weight``, C0
         the weighted mean and n the total weight) and its gradient computed by xpnet on its
-        backend (sparse X a chunk of rows at a time, :func:`whole_set`). Each function
-        evaluation reads the cost and the gradient back to the host, one round trip per
-        evaluation: inherent to SciPy's L-BFGS."""
+        backend (sparse X a chunk of rows at a time, [`whole_set`][xpnet.sklearn.lbfgs.whole_set]).
+        Each function evaluation reads the cost and the gradient back to the host, one round trip
+        per evaluation: inherent to SciPy's L-BFGS."""
         from scipy.optimize import minimize
 
         net, be = self.network_, self.network_.backend

@@ -57,7 +57,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     @available_if(stochastic_only)
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> MLPRegressor:
-        """One epoch over (X, y), weighted by ``sample_weight`` as in :meth:`fit`."""
+        """One epoch over (X, y), weighted by ``sample_weight`` as in
+        [`fit`][xpnet.sklearn.regressor.MLPRegressor.fit]."""
         return self._train(X, y, incremental=True, sample_weight=sample_weight)
 
     def _prepare(self, X: Any, y: Any, first: bool, incremental: bool, classes: Any

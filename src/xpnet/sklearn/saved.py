@@ -11,7 +11,8 @@ from .regressor import MLPRegressor
 
 
 def load(path: str | Path, backend: str = "auto", device: Any = None) -> BaseMLP:
-    """An estimator saved with :meth:`MLPClassifier.save` or :meth:`MLPRegressor.save`."""
+    """An estimator saved with [`MLPClassifier.save`][xpnet.sklearn.estimator.BaseMLP.save] or
+    [`MLPRegressor.save`][xpnet.sklearn.estimator.BaseMLP.save]."""
     from ..errors import ModelFileError
     from ..loading import load_with_header
 
