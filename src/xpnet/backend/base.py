@@ -234,6 +234,18 @@ class Backend:
     def gpu_home(cls, x: Any) -> Backend | None:
         """The backend on the GPU that holds ``x``, when ``x`` is this library's array in GPU
         memory (so that ``backend="auto"`` trains where the data is); else None."""
+        device = cls.gpu_of(x) if cls.holds(x) else None
+        if device is None:
+            return None
+        try:
+            return cls.create(device)
+        except BackendError:
+            return None
+
+    @staticmethod
+    def gpu_of(x: Any) -> Any:
+        """The GPU holding ``x``, an array of this library, as ``create`` takes it; None for an
+        array in host memory (always, for a CPU library)."""
         return None
 
     def __repr__(self) -> str:

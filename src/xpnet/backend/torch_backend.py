@@ -92,14 +92,9 @@ class TorchBackend(Backend):
     def device_uniform(self, rng: Any, shape: tuple[int, ...], dtype: Any) -> Any:
         return self.lib.rand(shape, generator=rng, device=self.device, dtype=dtype)
 
-    @classmethod
-    def gpu_home(cls, x: Any) -> Backend | None:
-        if not (cls.holds(x) and x.device.type == "cuda"):
-            return None
-        try:
-            return cls.create(x.device)
-        except BackendError:
-            return None
+    @staticmethod
+    def gpu_of(x: Any) -> Any:
+        return x.device if x.device.type == "cuda" else None
 
     @staticmethod
     def holds(x: Any) -> bool:
