@@ -131,3 +131,11 @@ def test_the_engine_imports_no_concrete_model():
                  "callbacks", "io"):
         deps = imports(SRC / f"{name}.py")
         assert "xpnet.network" not in deps, f"{name}.py imports xpnet.network"
+
+
+def test_no_module_holds_more_than_450_lines():
+    """One idea to a module: the backends, the command line and the scikit-learn estimators are
+    packages with a module per idea, and no module grows past 450 lines."""
+    long = {str(p.relative_to(SRC)): n for p in SRC.rglob("*.py")
+            if (n := len(p.read_text().splitlines())) > 450}
+    assert not long, long
