@@ -226,3 +226,23 @@ def test_python_mistakes_answer_in_one_line_naming_the_value(tmp_path):
     with pytest.raises(ValueError, match="give the rate to the object"):
         net.fit(np.zeros((4, 2)), np.array([0, 1, 0, 1]), optimizer=xpnet.SGD(0.1),
                 learning_rate=0, progress=False)
+
+
+def test_save_best_keeps_the_best_epochs_model(tmp_path, capsys):
+    best, m = tmp_path / "best.npz", tmp_path / "m.json"
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--epochs", "40",
+                       "--validation-split", "0.2", "--save-best", str(best), "--lr", "0.5",
+                       "--backend", "numpy", "--metrics-out", str(m))
+    assert code == 0, err
+    import json
+
+    history = json.loads(m.read_text())["history"]
+    kept = xpnet.load(best, backend="numpy")
+    assert kept.class_names == ["1", "2", "3"] and kept.preprocessing is not None
+    ds = xpnet.datasets.load("wheat-seeds")
+    X, y, _, _ = xpnet.datasets.split(ds.X_train, ds.y_train, 0.2, 0)
+    X_val = kept.preprocessing.transform(X[-34:])
+    loss = xpnet.evaluate(kept, X_val, y[-34:], n=len(y) - 34)["loss"]
+    assert loss == pytest.approx(min(history["val_loss"]), rel=1e-4)
+    code, _, err = run(capsys, "train", "--dataset", "wheat-seeds", "--save-best", str(best))
+    assert code == 2 and "--save-best needs --validation-split" in err

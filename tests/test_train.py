@@ -77,6 +77,60 @@ def test_early_stopping_restores_best_weights(backend):
     assert xpnet.evaluate(net, Xv, yv, n=len(y) - 72)["loss"] == pytest.approx(best, rel=1e-5)
 
 
+def test_the_best_weights_are_restored_however_the_run_ends(backend):
+    """The run ends by its epoch count, with its best validation loss at an earlier epoch: the
+    model returned has that epoch's weights (Keras restored only when it stopped the run
+    itself, keras #12511); and when the last epoch is the best, nothing changes."""
+    X, y = blobs()
+    net = net_for(backend)
+    stopper = xpnet.EarlyStopping(patience=1000)      # never stops the run itself
+    h = net.fit(X, y, epochs=25, batch_size=8, optimizer="sgd", learning_rate=1.5,
+                validation_split=0.3, callbacks=[stopper], progress=False)
+    assert not h.stopped_early and len(h.epoch) == 25
+    best = int(np.argmin(h.val_loss))
+    assert best < 24, "the learning rate is meant to make the last epoch worse than the best"
+    Xv, yv = X[-72:], y[-72:]
+    assert xpnet.evaluate(net, Xv, yv, n=len(y) - 72)["loss"] == pytest.approx(
+        h.val_loss[best], rel=1e-5)
+    assert stopper.best_epoch == best + 1
+
+
+def test_early_stopping_watches_any_logged_key_in_its_direction():
+    """A key a callback adds is watched too; accuracy-like keys are maximised; a key nobody
+    logs is named with the keys there are."""
+
+    class Doubled(xpnet.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            logs["val_score"] = -2 * logs["val_loss"]
+
+    X, y = blobs()
+    stopper = xpnet.EarlyStopping(monitor="val_score", patience=1000)
+    h = net_for().fit(X, y, epochs=8, batch_size=8, learning_rate=1.5, validation_split=0.3,
+                      callbacks=[Doubled(), stopper], progress=False)
+    assert stopper.watch.mode == "max"
+    assert stopper.best_epoch == int(np.argmax(h["val_score"])) + 1
+    assert h["val_score"] == pytest.approx([-2 * v for v in h.val_loss])   # History keeps it
+    with pytest.raises(ValueError, match=r"monitors 'val_f1', which this fit does not report "
+                                         r"\(it logs epoch, loss, accuracy"):
+        net_for().fit(X, y, epochs=1, callbacks=[xpnet.EarlyStopping("val_f1")],
+                      progress=False)
+
+
+def test_model_checkpoint_keeps_the_best_model(tmp_path):
+    X, y = blobs()
+    path = tmp_path / "best.npz"
+    keeper = xpnet.callbacks.ModelCheckpoint(path, monitor="val_loss", save_best_only=True)
+    net = net_for()
+    h = net.fit(X, y, epochs=25, batch_size=8, learning_rate=1.5, validation_split=0.3,
+                callbacks=[keeper], progress=False)
+    best = int(np.argmin(h.val_loss))
+    assert keeper.saved_epoch == best + 1
+    saved = xpnet.load(path, backend="numpy")
+    Xv, yv = X[-72:], y[-72:]
+    assert xpnet.evaluate(saved, Xv, yv, n=len(y) - 72)["loss"] == pytest.approx(
+        h.val_loss[best], rel=1e-5)
+
+
 def test_schedules(backend):
     assert schedules.get("step", step_size=2, gamma=0.5).factor(5) == 0.25
     assert schedules.get("exponential", gamma=0.9).factor(2) == pytest.approx(0.81)

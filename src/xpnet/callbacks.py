@@ -12,6 +12,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
@@ -93,6 +94,11 @@ class CallbackList(Callback):
             cb.on_train_end(model, history)
 
 
+STANDARD_LOGS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
+                 "seconds")
+"""The figures every epoch logs (History keeps each as an attribute, the rest in ``extras``)."""
+
+
 @dataclass
 class History(Callback):
     """Per-epoch figures of a fit. ``accuracy`` is the running accuracy of the training batches
@@ -110,6 +116,8 @@ class History(Callback):
     stopped_early: bool = False
     interrupted: bool = False
     signal: str | None = None
+    #: every other figure a callback logged, by key, one value per epoch (NaN where missing)
+    extras: dict[str, list[float]] = field(default_factory=dict)
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
         """Record the epoch (the fit loop places it after validation)."""
@@ -117,9 +125,28 @@ class History(Callback):
         return False
 
     def append(self, logs: dict[str, float]) -> None:
-        for key in ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate",
-                    "seconds"):
+        for key in STANDARD_LOGS:
             getattr(self, key).append(logs[key])
+
+    def add_extras(self, logs: dict[str, float]) -> None:
+        """Keep the keys callbacks added to this epoch's logs (the fit loop calls it once every
+        callback has seen them)."""
+        done = len(self.epoch)
+        for key, value in logs.items():
+            if key in STANDARD_LOGS or not isinstance(value, (int, float)):
+                continue
+            column = self.extras.setdefault(key, [])
+            column.extend([math.nan] * (done - 1 - len(column)))
+            column.append(float(value))
+
+    def __getitem__(self, key: str) -> list[float]:
+        """Any recorded figure by name: ``history["val_f1"]`` as ``history.val_loss``."""
+        if key in self.extras:
+            return self.extras[key]
+        if key in STANDARD_LOGS:
+            return list(getattr(self, key))
+        raise KeyError(f"{key!r} was not logged; logged: "
+                       f"{', '.join([*STANDARD_LOGS, *self.extras])}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -129,32 +156,70 @@ class History(Callback):
         return cls(**d)
 
 
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` (``val_loss``, ``val_accuracy``, ``loss``, ``accuracy``) has not
-    improved by ``min_delta`` for ``patience`` epochs; optionally restore the best weights."""
+class Monitor:
+    """A logged figure watched for improvement: ``key`` (any key of an epoch's logs: ``loss``,
+    ``val_loss``, ``val_accuracy``, or one a callback adds), ``mode`` ``"min"``, ``"max"`` or
+    ``"auto"`` (minimise a key that names a loss or an error, ``mae``, ``mse``, ``rmse``;
+    maximise anything else: accuracies, F1, R^2, AUC), improving when it passes the best so far
+    by more than ``min_delta``."""
 
-    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
-                 restore_best: bool = True):
-        if monitor not in ("val_loss", "val_accuracy", "loss", "accuracy"):
-            raise ValueError(f"unknown metric {monitor!r} to monitor; valid: val_loss, "
-                             "val_accuracy, loss, accuracy")
-        if patience < 1:
-            raise ValueError(f"patience must be >= 1, not {patience}")
-        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
-        self.restore_best = restore_best
-        self.sign = 1.0 if monitor.endswith("loss") else -1.0   # minimise sign * value
+    def __init__(self, key: str, mode: str = "auto", min_delta: float = 0.0):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', not {mode!r}")
+        if mode == "auto":
+            lowered = key.lower()
+            mode = "min" if any(w in lowered for w in ("loss", "error", "mae", "mse")) else "max"
+        self.key, self.mode, self.min_delta = key, mode, float(min_delta)
+        self.sign = 1.0 if mode == "min" else -1.0   # minimise sign * value
         self.best = math.inf
         self.best_epoch: int | None = None
+
+    def value(self, logs: dict[str, float], who: str) -> float:
+        """The watched figure in ``logs``; a missing or NaN one is an error naming the keys
+        there are (``who`` says what watches it)."""
+        value = logs.get(self.key)
+        if value is None or math.isnan(value):
+            there = ", ".join(k for k, v in logs.items() if not (isinstance(v, float) and
+                                                                 math.isnan(v)))
+            raise ValueError(f"{who} monitors {self.key!r}, which this fit does not report "
+                             f"(it logs {there}; val_* figures need validation data)")
+        return float(value)
+
+    def improved(self, logs: dict[str, float], epoch: int, who: str) -> bool:
+        """Whether this epoch's figure is the best yet (recorded as the best when it is)."""
+        v = self.sign * self.value(logs, who)
+        if v < self.best - self.min_delta:
+            self.best, self.best_epoch = v, epoch
+            return True
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` (any logged key; see [`Monitor`][xpnet.callbacks.Monitor]) has not
+    improved by ``min_delta`` for ``patience`` epochs. With ``restore_best`` the model ends with
+    the weights of its best epoch however the run ends: stopped by this callback, by another,
+    by the epoch count, or by SIGINT/SIGTERM (a checkpoint written at that moment keeps the
+    last weights, to resume from)."""
+
+    def __init__(self, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0,
+                 restore_best: bool = True, mode: str = "auto"):
+        if patience < 1:
+            raise ValueError(f"patience must be >= 1, not {patience}")
+        self.watch = Monitor(monitor, mode, min_delta)
+        self.monitor, self.patience, self.min_delta = monitor, patience, min_delta
+        self.restore_best = restore_best
         self.best_params: dict[str, Array] | None = None
+        self.last_epoch: int | None = None
         self.wait = 0
 
+    @property
+    def best_epoch(self) -> int | None:
+        return self.watch.best_epoch
+
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
-        value = logs.get(self.monitor)
-        if value is None or math.isnan(value):
-            raise ValueError(f"early stopping monitors {self.monitor!r}, which this fit does not "
-                             "report (give validation data for val_* metrics)")
-        if self.sign * value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = self.sign * value, epoch, 0
+        self.last_epoch = epoch
+        if self.watch.improved(logs, epoch, "early stopping"):
+            self.wait = 0
             if self.restore_best:
                 xp = model.backend.xp
                 self.best_params = {k: xp.asarray(p, copy=True)
@@ -164,8 +229,31 @@ class EarlyStopping(Callback):
         return self.wait >= self.patience
 
     def on_train_end(self, model: Model, history: History) -> None:
-        if self.restore_best and self.best_params is not None and history.stopped_early:
+        if self.restore_best and self.best_params is not None and \
+                self.best_epoch != self.last_epoch:
             model.assign(self.best_params)
+
+
+class ModelCheckpoint(Callback):
+    """Write the model to ``path`` (``.npz`` or ``.safetensors``, atomically: a reader sees the
+    old file or the new one) after each epoch, or with ``save_best_only`` only when ``monitor``
+    improves (see [`Monitor`][xpnet.callbacks.Monitor]): the file then holds the best model so
+    far, whatever later epochs do."""
+
+    def __init__(self, path: str | Path, monitor: str = "val_loss", save_best_only: bool = True,
+                 mode: str = "auto", min_delta: float = 0.0):
+        self.path, self.save_best_only = Path(path), save_best_only
+        self.watch = Monitor(monitor, mode, min_delta)
+        self.saved_epoch: int | None = None
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
+        from .io import save
+
+        better = self.watch.improved(logs, epoch, "the model checkpoint")
+        if better or not self.save_best_only:
+            save(model, self.path)   # type: ignore[arg-type]
+            self.saved_epoch = epoch
+        return False
 
 
 class DivergenceGuard(Callback):

@@ -132,7 +132,9 @@ def _epoch_ends(model: Model, step: TrainingStep, run: Run, figures: _EpochFigur
     logs = run.history_logs(figures.epoch_logs(epoch, run.optimizer.learning_rate))
     if step.compile_seconds is not None and epoch == run.first_epoch + 1:
         shown.message(f"compiled the training step in {step.compile_seconds:.1f}s")
-    if hooks.on_epoch_end(model, epoch, logs):
+    stop = hooks.on_epoch_end(model, epoch, logs)
+    run.history.add_extras(logs)   # what the callbacks after the history added
+    if stop:
         run.history.stopped_early = True
         shown.message(f"early stop after epoch {epoch}")
         return True

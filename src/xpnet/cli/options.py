@@ -132,8 +132,13 @@ def build_parser() -> Parser:
     t.add_argument("--test-split", type=fraction, default=None,
                    help="hold out this fraction as a test set when the data has none "
                         "(default 0.2 for CSV files)")
+    t.add_argument("--save-best", metavar="PATH",
+                   help="keep the model of the epoch with the best validation loss here "
+                        "(.npz or .safetensors), written whenever it improves; needs "
+                        "--validation-split")
     t.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
-                   help="stop when the validation loss has not improved for PATIENCE epochs")
+                   help="stop when the validation loss has not improved for PATIENCE epochs; "
+                        "the model ends with its best epoch's weights however the run ends")
     t.add_argument("--cv", type=positive_int, metavar="K", help="k-fold cross-validation")
     t.add_argument("--save", metavar="PATH",
                    help="save the trained model (.npz, or .safetensors)")

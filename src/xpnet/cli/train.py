@@ -101,11 +101,17 @@ def _preflight(args: argparse.Namespace) -> None:
         raise UsageError("--cv needs K >= 2 folds")
     if args.early_stopping and not args.validation_split:
         raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
+    if args.save_best and not args.validation_split:
+        raise UsageError("--save-best needs --validation-split (it keeps the best val_loss)")
+    if args.save_best and Path(args.save_best).suffix not in (".npz", ".safetensors"):
+        raise UsageError(f"--save-best {args.save_best}: name the model file .npz or "
+                         ".safetensors")
     if args.checkpoint_every and not (args.checkpoint or args.resume or args.save):
         raise UsageError("--checkpoint-every needs --checkpoint PATH or --save PATH")
     if args.save and Path(args.save).suffix not in (".npz", ".safetensors"):
         raise UsageError(f"--save {args.save}: name the model file .npz or .safetensors")
-    for flag, path in (("--save", args.save), ("--checkpoint", args.checkpoint),
+    for flag, path in (("--save", args.save), ("--save-best", args.save_best),
+                       ("--checkpoint", args.checkpoint),
                        ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
         if path:
             _check_writable(flag, Path(path), folder=flag == "--plot")
@@ -159,6 +165,7 @@ def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argp
     opts.show_results = comm.is_root
     if not comm.is_root:
         opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
+        opts.save_best = None
     return opts
 
 
@@ -220,7 +227,7 @@ def _model(opts: argparse.Namespace, plan: Plan, ds: datasets.Dataset, ck: Any,
 
 def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: Any,
          ds: datasets.Dataset, comm: Any, ck: Any) -> tuple[Any, float]:
-    from ..callbacks import Callback, EarlyStopping
+    from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
     from ..train import fit
 
     Xtr = net.preprocessing.transform(X_train, _np_dtype(net))
@@ -239,6 +246,8 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
         f"{opts.save}.ckpt.npz" if opts.save and opts.checkpoint_every else None)
     callbacks: list[Callback] = ([EarlyStopping(patience=opts.early_stopping)]
                                  if opts.early_stopping else [])
+    if opts.save_best:
+        callbacks.append(ModelCheckpoint(opts.save_best, monitor="val_loss"))
     notes = {"dataset": dataset_key(opts.dataset),
              "label_column": opts.label_column, "test_split": opts.test_split,
              "seed": opts.seed, "task": opts.task,
