@@ -77,8 +77,16 @@ def test_names_and_validation():
     assert xpnet.optim.get("momentum", 0.05).momentum == 0.9
     assert xpnet.optim.get("nesterov").nesterov
     assert isinstance(xpnet.optim.get("adam"), xpnet.Adam)
-    with pytest.raises(ValueError, match="valid optimizers: sgd, momentum, nesterov, adam"):
-        xpnet.optim.get("rmsprop")
+    for name, cls in (("adamw", xpnet.optim.AdamW), ("rmsprop", xpnet.optim.RMSprop),
+                      ("adagrad", xpnet.optim.Adagrad)):
+        assert type(xpnet.optim.get(name)) is cls
+    with pytest.raises(ValueError, match="valid optimizers: sgd, momentum, nesterov, adam, "
+                                         "adamw, rmsprop, adagrad"):
+        xpnet.optim.get("lion")
+    with pytest.raises(ValueError, match="clip gradients one way"):
+        xpnet.SGD(0.1, clipnorm=1.0, clipvalue=0.5)
+    with pytest.raises(ValueError, match="global_clipnorm must be a finite number > 0"):
+        xpnet.optim.Adam(global_clipnorm=0.0)
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="learning_rate"):
             xpnet.SGD(bad)

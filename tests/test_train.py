@@ -188,7 +188,8 @@ class StopAt(xpnet.Callback):
         return epoch == self.epoch
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam"])
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw",
+                                       "rmsprop", "adagrad"])
 def test_resume_continues_exactly(tmp_path, backend, optimizer):
     """Stop after 2 of 5 epochs with a checkpoint, resume in a fresh network: the final weights
     equal an uninterrupted run's (dropout, optimizer state, schedule, L2 and shuffling)."""

@@ -30,6 +30,8 @@ import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from . import clipping
+
 if TYPE_CHECKING:
     from .backend import Backend
     from .kernels import Kernels
@@ -49,16 +51,20 @@ def _check_rate(name: str, value: float, upper: float | None = None) -> float:
 
 
 class Optimizer:
-    """Base class: the learning rate, the step count ``t`` and the per-parameter state."""
+    """Base class: the learning rate, the step count ``t``, the per-parameter state, and
+    gradient clipping (``clipnorm``, ``clipvalue`` or ``global_clipnorm``, Keras's meanings:
+    :mod:`xpnet.clipping`), applied to the gradients before every update."""
 
     name = "optimizer"
     #: the state slots this optimizer keeps for every parameter
     slots: tuple[str, ...] = ()
 
-    def __init__(self, learning_rate: float):
+    def __init__(self, learning_rate: float, *, clipnorm: float | None = None,
+                 clipvalue: float | None = None, global_clipnorm: float | None = None):
         self.learning_rate = _check_rate("learning_rate", learning_rate)
         if self.learning_rate == 0.0:
             raise ValueError("learning_rate must be > 0")
+        self.clipping = clipping.check(clipnorm, clipvalue, global_clipnorm)
         self.state: State = {}
         self.t = 0  # steps taken
         self.kernels: Kernels | None = None
@@ -92,9 +98,17 @@ class Optimizer:
         return new
 
     def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-               t: int) -> tuple[dict[str, Array], State]:
+               t: int, carried: Any = None) -> tuple[dict[str, Array], State]:
         """Step ``t`` (from 1) as a function of explicit state: ``(params, state)`` in, the
-        updated ``(params, state)`` out (arrays updated in place where the library allows)."""
+        updated ``(params, state)`` out (arrays updated in place where the library allows).
+        The gradients are clipped first, if asked; ``carried`` is the factor they carry (the
+        gradient scale by default; the training step passes its own, which may be an array)."""
+        carried = self.gradient_scale if carried is None else carried
+        return self.step(params, clipping.clip(self.xp, grads, self.clipping, carried), state, t)
+
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
+        """The update rule itself, on gradients already clipped."""
         raise NotImplementedError
 
     def flush_subnormals(self) -> None:
@@ -112,7 +126,7 @@ class Optimizer:
         return self.kernels
 
     def config(self) -> dict[str, Any]:
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        return {"name": self.name, "learning_rate": self.learning_rate, **self.clipping}
 
     def state_arrays(self) -> tuple[dict[str, list[str]], dict[str, Array]]:
         """The state as named arrays (``opt.<slot>.<parameter>``), for checkpoints, and the
@@ -152,8 +166,9 @@ class SGD(Optimizer):
 
     name = "sgd"
 
-    def __init__(self, learning_rate: float = 0.1, momentum: float = 0.0, nesterov: bool = False):
-        super().__init__(learning_rate)
+    def __init__(self, learning_rate: float = 0.1, momentum: float = 0.0, nesterov: bool = False,
+                 **clip: Any):
+        super().__init__(learning_rate, **clip)
         self.momentum = _check_rate("momentum", momentum, upper=1.0)
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
@@ -164,8 +179,8 @@ class SGD(Optimizer):
     def gradient_scale(self) -> float:
         return -self.learning_rate
 
-    def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-               t: int) -> tuple[dict[str, Array], State]:
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
         mu, sgd, xp = self.momentum, self._kernels().sgd_update, self.xp
         vel = state.get("velocity")
         out = {}
@@ -196,16 +211,16 @@ class Adam(Optimizer):
 
     def __init__(
         self, learning_rate: float = 1e-3, beta1: float = 0.9, beta2: float = 0.999,
-        eps: float = 1e-8, epsilon_hat: bool = False,
+        eps: float = 1e-8, epsilon_hat: bool = False, **clip: Any,
     ):
-        super().__init__(learning_rate)
+        super().__init__(learning_rate, **clip)
         self.beta1 = _check_rate("beta1", beta1, upper=1.0)
         self.beta2 = _check_rate("beta2", beta2, upper=1.0)
         self.eps = _check_rate("eps", eps)
         self.epsilon_hat = bool(epsilon_hat)
 
-    def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-               t: int) -> tuple[dict[str, Array], State]:
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
         b1, b2, adam, xp = self.beta1, self.beta2, self._kernels().adam_update, self.xp
         step, c2 = self.learning_rate / (1.0 - b1**t), 1.0 - b2**t
         eps = self.eps / c2**0.5 if self.epsilon_hat else self.eps
@@ -220,12 +235,108 @@ class Adam(Optimizer):
                 "epsilon_hat": self.epsilon_hat}
 
 
-NAMES = ("sgd", "momentum", "nesterov", "adam")
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov and Hutter 2019): before each Adam step
+    ``W <- W (1 - eta lambda)``, the decay apart from the gradient, so that Adam's scaling does
+    not weaken it as it weakens an L2 term in the cost (``torch.optim.AdamW``, Keras's
+    ``AdamW``). Biases decay too, as in both."""
+
+    name = "adamw"
+
+    def __init__(self, learning_rate: float = 1e-3, weight_decay: float = 0.01,
+                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 **clip: Any):
+        super().__init__(learning_rate, beta1=beta1, beta2=beta2, eps=eps, **clip)
+        self.weight_decay = _check_rate("weight_decay", weight_decay)
+
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
+        keep = 1.0 - self.learning_rate * self.weight_decay
+        return super().step({k: p * keep for k, p in params.items()}, grads, state, t)
+
+    def config(self) -> dict[str, Any]:
+        cfg = super().config()
+        cfg.pop("epsilon_hat")
+        return {**cfg, "weight_decay": self.weight_decay}
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e): ``s <- rho s + (1-rho) g^2``, ``W <- W - eta g / (sqrt(s)
+    + eps)``; with ``momentum`` mu, ``b <- mu b + g / (sqrt(s) + eps)``, ``W <- W - eta b``
+    (``torch.optim.RMSprop``'s form, ``alpha`` there being ``rho``)."""
+
+    name = "rmsprop"
+
+    def __init__(self, learning_rate: float = 1e-3, rho: float = 0.9, momentum: float = 0.0,
+                 epsilon: float = 1e-7, **clip: Any):
+        super().__init__(learning_rate, **clip)
+        self.rho = _check_rate("rho", rho, upper=1.0)
+        self.momentum = _check_rate("momentum", momentum, upper=1.0)
+        self.epsilon = _check_rate("epsilon", epsilon)
+        self.slots = ("square_avg", "momentum") if self.momentum else ("square_avg",)
+
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
+        xp, rho, eta = self.xp, self.rho, self.learning_rate
+        sq, buf = state["square_avg"], state.get("momentum")
+        out = {}
+        for k, p in params.items():
+            g = grads[k]
+            sq[k] = rho * sq[k] + (1.0 - rho) * (g * g)
+            step = g / (xp.sqrt(sq[k]) + self.epsilon)
+            if buf is not None:
+                buf[k] = self.momentum * buf[k] + step
+                step = buf[k]
+            out[k] = p - eta * step
+        return out, state
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "rho": self.rho, "momentum": self.momentum,
+                "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """Adagrad (Duchi, Hazan and Singer 2011): ``s <- s + g^2``, ``W <- W - eta g / (sqrt(s) +
+    eps)``, the sum starting at ``initial_accumulator_value`` (Keras's 0.1 by default;
+    ``torch.optim.Adagrad``'s form)."""
+
+    name = "adagrad"
+    slots = ("sum",)
+
+    def __init__(self, learning_rate: float = 1e-2, initial_accumulator_value: float = 0.1,
+                 epsilon: float = 1e-7, **clip: Any):
+        super().__init__(learning_rate, **clip)
+        self.initial_accumulator_value = _check_rate("initial_accumulator_value",
+                                                     initial_accumulator_value)
+        self.epsilon = _check_rate("epsilon", epsilon)
+
+    def init_state(self, params: Mapping[str, Array]) -> State:
+        state = super().init_state(params)
+        state["sum"] = {k: a + self.initial_accumulator_value for k, a in state["sum"].items()}
+        return state
+
+    def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
+             t: int) -> tuple[dict[str, Array], State]:
+        xp, total, out = self.xp, state["sum"], {}
+        for k, p in params.items():
+            g = grads[k]
+            total[k] = total[k] + g * g
+            out[k] = p - self.learning_rate * g / (xp.sqrt(total[k]) + self.epsilon)
+        return out, state
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "initial_accumulator_value": self.initial_accumulator_value,
+                "epsilon": self.epsilon}
+
+
+NAMES = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 
 
 def get(spec: str | Optimizer, learning_rate: float | None = None, **kwargs: Any) -> Optimizer:
     """An optimizer from a name: ``"sgd"``, ``"momentum"`` (SGD, momentum 0.9 unless given),
-    ``"nesterov"`` or ``"adam"``; an Optimizer object is returned as is."""
+    ``"nesterov"``, ``"adam"``, ``"adamw"``, ``"rmsprop"`` or ``"adagrad"``, with ``kwargs`` for
+    its constructor (``weight_decay``, ``clipnorm``, ...); an Optimizer object is returned as
+    is."""
     if isinstance(spec, Optimizer):
         if learning_rate is not None:
             raise ValueError(f"learning_rate={learning_rate} beside the optimizer object {spec!r}: "
@@ -234,8 +345,11 @@ def get(spec: str | Optimizer, learning_rate: float | None = None, **kwargs: Any
         return spec
     if not isinstance(spec, str) or spec not in NAMES:
         raise ValueError(f"unknown optimizer {spec!r}; valid optimizers: {', '.join(NAMES)}")
-    if spec == "adam":
-        return Adam(1e-3 if learning_rate is None else learning_rate, **kwargs)
+    adaptive = {"adam": (Adam, 1e-3), "adamw": (AdamW, 1e-3), "rmsprop": (RMSprop, 1e-3),
+                "adagrad": (Adagrad, 1e-2)}
+    if spec in adaptive:
+        cls, default = adaptive[spec]
+        return cls(default if learning_rate is None else learning_rate, **kwargs)
     lr = 0.1 if learning_rate is None else learning_rate
     if spec == "sgd":
         return SGD(lr, **kwargs)
@@ -247,7 +361,7 @@ def from_config(cfg: dict[str, Any]) -> Optimizer:
     """Rebuild an optimizer from [`Optimizer.config`][xpnet.optim.Optimizer.config] (state is
     restored separately)."""
     cfg = dict(cfg)
-    kinds = {"sgd": SGD, "adam": Adam}
+    kinds = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop, "adagrad": Adagrad}
     name = cfg.pop("name", None)
     if name not in kinds:
         raise ValueError(f"unknown optimizer {name!r} in saved state")

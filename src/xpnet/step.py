@@ -192,7 +192,8 @@ class TrainingStep:
                                                   params=params, weights=weights)
         if self.reduce is not None:
             grads, C = self.reduce(grads, C * share)
-        new, state = self.optimizer.update(params, grads, state, t)
+        # the ranks' shares add up to 1: the gradients now carry scale / share (for clipping)
+        new, state = self.optimizer.update(params, grads, state, t, scale / share)
         return new, state, C, out
 
 

@@ -119,6 +119,10 @@ def build_parser() -> Parser:
     t.add_argument("--optimizer", choices=optim.NAMES)
     t.add_argument("--lr", type=positive_float, help="learning rate")
     t.add_argument("--momentum", type=fraction, help="momentum (momentum/nesterov)")
+    t.add_argument("--weight-decay", type=nonneg_float, metavar="LAMBDA",
+                   help="AdamW's decoupled weight decay (with --optimizer adamw; default 0.01)")
+    t.add_argument("--clip-norm", type=positive_float, metavar="C",
+                   help="clip the gradients to a joint norm of at most C (global_clipnorm)")
     t.add_argument("--schedule", choices=schedules.NAMES, help="learning-rate schedule")
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--epochs", type=positive_int)

@@ -54,6 +54,13 @@ class Plan:
                    optim.SGD(), opts.scaling or ds.scaling)
         name = plan.pick("optimizer")
         kwargs = {"momentum": plan.pick("momentum")} if name in ("momentum", "nesterov") else {}
+        if opts.weight_decay is not None:
+            if name != "adamw":
+                raise UsageError("--weight-decay is AdamW's decoupled decay: use it with "
+                                 "--optimizer adamw (or --l2 for a penalty in the cost)")
+            kwargs["weight_decay"] = opts.weight_decay
+        if opts.clip_norm is not None:
+            kwargs["global_clipnorm"] = opts.clip_norm
         # a resumed run continues with the checkpoint's optimizer
         plan.optimizer = (optim.get(name, plan.pick("lr"), **kwargs) if ck is None
                           else optim.from_config(ck.state["optimizer"]))
