@@ -16,7 +16,7 @@ from . import (  # noqa: E402
     schedules,
 )
 from .backend import Backend, BackendError, resolve  # noqa: E402
-from .callbacks import Callback, EarlyStopping, History  # noqa: E402
+from .callbacks import Callback, EarlyStopping, History, ModelCheckpoint  # noqa: E402
 from .cross_validation import cross_validate  # noqa: E402
 from .errors import DataError, ModelFileError, TrainingDiverged  # noqa: E402
 from .gradcheck import gradcheck  # noqa: E402
@@ -24,13 +24,14 @@ from .io import save  # noqa: E402
 from .layers import Dense, Dropout  # noqa: E402
 from .loading import load  # noqa: E402
 from .network import Network  # noqa: E402
-from .optim import SGD, Adam  # noqa: E402
+from .optim import SGD, Adagrad, Adam, AdamW, RMSprop  # noqa: E402
 from .preprocess import Scaler  # noqa: E402
 from .train import evaluate, fit  # noqa: E402
 
 __all__ = [
-    "Adam", "Backend", "BackendError", "Callback", "DataError", "Dense", "Dropout", "EarlyStopping",
-    "History", "ModelFileError", "Network", "SGD", "Scaler", "TrainingDiverged", "activations",
-    "backend", "comm", "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load",
-    "losses", "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",
+    "Adagrad", "Adam", "AdamW", "ModelCheckpoint", "RMSprop", "Backend", "BackendError",
+    "Callback", "DataError", "Dense", "Dropout", "EarlyStopping", "History", "ModelFileError",
+    "Network", "SGD", "Scaler", "TrainingDiverged", "activations", "backend", "comm",
+    "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load", "losses",
+    "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",
 ]
