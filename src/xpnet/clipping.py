@@ -42,7 +42,7 @@ def check(clipnorm: float | None, clipvalue: float | None, global_clipnorm: floa
 def clip(xp: Any, grads: Mapping[str, Array], mode: dict[str, float], carried: Any
          ) -> Mapping[str, Array]:
     """``grads`` (multiplied by ``carried``: a float, or a 0-d array) clipped as ``mode``
-    (:func:`check`'s result) says; as given when ``mode`` is empty."""
+    ([`check`][xpnet.clipping.check]'s result) says; as given when ``mode`` is empty."""
     if not mode:
         return grads
     (kind, bound), = mode.items()

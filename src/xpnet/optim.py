@@ -53,7 +53,7 @@ def _check_rate(name: str, value: float, upper: float | None = None) -> float:
 class Optimizer:
     """Base class: the learning rate, the step count ``t``, the per-parameter state, and
     gradient clipping (``clipnorm``, ``clipvalue`` or ``global_clipnorm``, Keras's meanings:
-    :mod:`xpnet.clipping`), applied to the gradients before every update."""
+    [`xpnet.clipping`][xpnet.clipping]), applied to the gradients before every update."""
 
     name = "optimizer"
     #: the state slots this optimizer keeps for every parameter
