@@ -741,3 +741,25 @@ def test_n_iter_counts_the_last_calls_epochs():
     assert est.n_iter_ == 4 and len(est.loss_curve_) == 8 and est.t_ == 800
     est.partial_fit(X, y)
     assert est.n_iter_ == 1 and len(est.loss_curve_) == 9
+
+
+def test_class_weight_is_the_matching_sample_weight_in_the_estimators():
+    """xpnet's own keyword (scikit-learn's MLP has none: scikit-learn #9113): class weights in
+    the labels' own terms, or "balanced", equal to the sample weights they stand for."""
+    X, y = make_classification(120, n_classes=3, n_informative=4, weights=[0.6, 0.3, 0.1],
+                               random_state=0)
+    labels = np.array(["a", "b", "c"])[y]
+    for spec, per_class in (({"a": 0.5, "c": 4.0}, np.array([0.5, 1.0, 4.0])),
+                            ("balanced", 120 / (3 * np.bincount(y)))):
+        for solver in ("adam", "lbfgs"):
+            kw = dict(max_iter=5, random_state=0, solver=solver, dtype="float64")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                a = MLPClassifier(class_weight=spec, **kw).fit(X, labels)
+                b = MLPClassifier(**kw).fit(X, labels, sample_weight=per_class[y])
+            for p, q in zip(a.coefs_, b.coefs_):
+                np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="class_weight names"):
+        MLPClassifier(class_weight={"z": 2.0}, max_iter=1).fit(X, labels)
+    with pytest.raises(ValueError, match="MLPRegressor has none"):
+        MLPRegressor(class_weight="balanced", max_iter=1).fit(X, y.astype(float))

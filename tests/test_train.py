@@ -516,3 +516,34 @@ def test_weighted_examples_are_refused_in_a_data_parallel_step():
     with pytest.raises(ValueError, match="weighted examples train in one process"):
         TrainingStep(net, xpnet.SGD(0.1), Xd, Yd, reduce=lambda g, C: (g, C),
                      weights=net.example_weights(np.ones(20), 20))
+
+
+@pytest.mark.parametrize("class_weight", [{0: 3.0, 2: 0.5}, "balanced"])
+def test_class_weight_is_the_matching_sample_weight(class_weight, backend):
+    """class_weight multiplies each training row's weight by its class's: the same fit, weight
+    for weight, as the sample weights it stands for ("balanced": n / (k * count), as
+    scikit-learn's compute_class_weight)."""
+    X, y = blobs(90)
+    y = np.where(np.arange(90) < 60, 0, y)   # imbalanced: class 0 dominates
+    if class_weight == "balanced":
+        sklearn_utils = pytest.importorskip("sklearn.utils")
+        per_class = sklearn_utils.compute_class_weight("balanced", classes=np.arange(3), y=y)
+    else:
+        per_class = np.array([3.0, 1.0, 0.5])
+    kw = dict(epochs=3, batch_size=16, progress=False, shuffle=False)
+    a, b = net_for(backend), net_for(backend)
+    a.fit(X, y, class_weight=class_weight, **kw)
+    b.fit(X, y, sample_weight=per_class[y], **kw)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(to_numpy(p), to_numpy(q), rtol=1e-6, atol=1e-7)
+    c = net_for(backend)
+    c.fit(X, y, **kw)
+    assert not np.allclose(to_numpy(a.parameters()[0]), to_numpy(c.parameters()[0]))
+
+
+def test_class_weight_mistakes_say_so():
+    X, y = blobs(30)
+    with pytest.raises(ValueError, match=r"class_weight names class 7; the classes are 0..2"):
+        net_for().fit(X, y, class_weight={7: 2.0}, progress=False)
+    with pytest.raises(ValueError, match="'balanced'"):
+        net_for().fit(X, y, class_weight="even", progress=False)

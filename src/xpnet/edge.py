@@ -122,3 +122,31 @@ def example_weights(backend: Backend, dtype: Any, weights: Any, n_examples: int)
     if not w.any():
         raise ValueError("sample weights are all zero: no example would count")
     return backend.asarray(w.reshape(-1, 1), dtype)
+
+
+def class_weights(labels: np.ndarray, class_weight: Any, k: int) -> np.ndarray:
+    """Each example's weight from its class (``labels``, indices 0..k-1 on the host):
+    ``class_weight`` a dict ``{class index: weight}`` (classes not named weigh 1), or
+    ``"balanced"``, scikit-learn's ``n / (k * count of the class)`` over the classes present,
+    so that every class weighs the same in all."""
+    labels = np.asarray(labels, dtype=np.int64)
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict {{class: weight}} or 'balanced', not "
+                             f"{class_weight!r}")
+        counts = np.bincount(labels, minlength=k).astype(np.float64)
+        present = counts > 0
+        per_class = np.ones(k)
+        per_class[present] = len(labels) / (present.sum() * counts[present])
+        return per_class[labels]
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"class_weight must be a dict {{class: weight}} or 'balanced', not "
+                        f"{type(class_weight).__name__}")
+    per_class = np.ones(k)
+    for c, wc in class_weight.items():
+        if not (isinstance(c, (int, np.integer)) and 0 <= int(c) < k):
+            raise ValueError(f"class_weight names class {c!r}; the classes are 0..{k - 1}")
+        if not (np.isfinite(wc) and wc >= 0):
+            raise ValueError(f"class_weight[{c!r}] must be a finite number >= 0, not {wc}")
+        per_class[int(c)] = float(wc)
+    return per_class[labels]

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .backend import on_its_device
+from .backend import on_its_device, to_numpy
 from .callbacks import Callback
+from .edge import class_weights
 from .errors import positive_int
 from .model import Model
 from .sparse_rows import SparseRows
@@ -67,11 +68,31 @@ class Validation(Callback):
 
 
 def held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | None,
-              validation_split: float, sample_weight: Any = None
+              validation_split: float, sample_weight: Any = None, class_weight: Any = None
               ) -> tuple[Array, Array, Array, Validation | None]:
     """The training data on the device (with its examples' weights, a column, or None), and
     the validation data: ``validation_data`` (``(X, y)`` or ``(X, y, w)``), or the last
-    ``validation_split`` of (X, y) and its weights, or none."""
+    ``validation_split`` of (X, y) and its weights, or none. ``class_weight`` multiplies the
+    training rows' weights by their class's (:func:`xpnet.edge.class_weights`), as Keras
+    applies it: the validation figures stay as the data weighs them."""
+    X_fit, Y_fit, w_fit, held = _split(model, X, y, validation_data, validation_split,
+                                       sample_weight)
+    if class_weight is not None:
+        if not model.is_classifier:
+            raise ValueError("class_weight weighs the classes of a classifier; this network "
+                             "regresses real values (give sample_weight instead)")
+        labels = to_numpy(model.target_classes(Y_fit))
+        cw = class_weights(labels, class_weight, max(2, int(Y_fit.shape[1])))
+        cw_col = model.backend.asarray(cw.reshape(-1, 1), Y_fit.dtype)
+        w_fit = cw_col if w_fit is None else w_fit * cw_col
+        if held is not None:   # the L2 term's n is the training rows' total weight
+            held.n = set_size(model, X_fit.shape[0], w_fit)
+    return X_fit, Y_fit, w_fit, held
+
+
+def _split(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | None,
+           validation_split: float, sample_weight: Any
+           ) -> tuple[Array, Array, Array, Validation | None]:
     if not 0.0 <= validation_split < 1.0:
         raise ValueError(f"validation_split must be in [0, 1), not {validation_split}")
     X, Y = model.prepare(X, y)

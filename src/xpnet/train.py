@@ -68,6 +68,7 @@ def fit(
     l2_per_batch: bool = False,
     sample_weight: Any = None,
     stop_on_divergence: bool = True,
+    class_weight: Any = None,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent; returns the [`History`][xpnet.History].
 
@@ -94,14 +95,13 @@ def fit(
     accuracies are weighted, the held-out rows keep their weights, ``validation_data`` may be ``(X,
     y, w)``; one process). ``compile=True`` compiles the step whole where the backend can (torch:
     ``torch.compile``); the compilation's seconds show after epoch 1. ``stop_on_divergence=False``:
-    train on through a NaN or infinite cost (as scikit-learn's MLP does)."""
-    epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
-    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
-    user_callbacks, comm = CallbackList(callbacks), comm_module.get(comm)
-    if batch_size < comm.size:
-        raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
+    train on through a NaN or infinite cost (as scikit-learn's MLP does). ``class_weight``: a dict
+    ``{class: weight}`` or ``"balanced"``, multiplying the training rows' weights."""
+    epochs, batch_size, checkpoint_every, comm, user_callbacks = _checked(
+        epochs, batch_size, checkpoint_every, comm, callbacks)
     shuffler = _shuffler(model, comm)
-    X, Y, w, validation = held_out(model, X, y, validation_data, validation_split, sample_weight)
+    X, Y, w, validation = held_out(model, X, y, validation_data, validation_split, sample_weight,
+                                   class_weight)
     run = Run.start(model, optimizer, learning_rate, schedule, epochs, resume, shuffler)
     _same_start_on_every_rank(model, comm)
     step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch, w)
@@ -123,6 +123,17 @@ def fit(
                 break
     hooks.on_train_end(model, run.history)
     return run.history
+
+
+def _checked(epochs: int, batch_size: int, checkpoint_every: int, comm: Any, callbacks: Any
+             ) -> tuple[int, int, int, Any, CallbackList]:
+    """The fit's counts checked, its communicator and its callbacks as one list."""
+    epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
+    comm = comm_module.get(comm)
+    if batch_size < comm.size:
+        raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
+    return (epochs, batch_size, positive_int("checkpoint_every", checkpoint_every), comm,
+            CallbackList(callbacks))
 
 
 def _epoch_ends(model: Model, step: TrainingStep, run: Run, figures: _EpochFigures,

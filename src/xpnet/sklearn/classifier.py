@@ -16,6 +16,7 @@ from sklearn.utils.validation import validate_data
 
 from .. import losses
 from ..backend import to_numpy
+from ..edge import class_weights
 from .arrays import SPARSE, foreign, like
 from .estimator import BaseMLP
 from .stochastic import stochastic_only
@@ -112,6 +113,26 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         if len(self.classes_) <= 2:
             return idx.astype(np.float64)
         return idx
+
+    def _class_weighted(self, Y: Any, w: np.ndarray | None) -> np.ndarray | None:
+        """The training rows' weights times their class's: ``class_weight`` a dict
+        ``{label: weight}`` in the labels of ``classes_``, or ``"balanced"``
+        (``n / (k * count)`` over the rows trained on); not for multilabel targets."""
+        if self.class_weight is None:
+            return w
+        if self._multilabel:
+            raise ValueError("class_weight weighs the classes of labels, not of a label "
+                             "indicator matrix; give sample_weight instead")
+        index = to_numpy(Y).astype(np.int64).reshape(-1)
+        spec = self.class_weight
+        if isinstance(spec, dict):
+            unknown = [c for c in spec if c not in set(self.classes_.tolist())]
+            if unknown:
+                raise ValueError(f"class_weight names {unknown}, not among the classes "
+                                 f"{self.classes_.tolist()}")
+            spec = {int(np.searchsorted(self.classes_, c)): wc for c, wc in spec.items()}
+        cw = class_weights(index, spec, max(2, len(self.classes_)))
+        return cw if w is None else w * cw
 
     def _validation_targets(self, Y: Any, idx: np.ndarray) -> Any:
         if self._multilabel:

@@ -62,6 +62,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         "loss": [StrOptions(set(losses.NAMES)), None],
         "init": [StrOptions(set(initialisers.NAMES)), None],
         "compile": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
     def __init__(self, hidden_layer_sizes: Any = (100,), activation: str = "relu", *,
@@ -75,7 +76,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                  epsilon: float = 1e-8, n_iter_no_change: int = 10, max_fun: int = 15000,
                  backend: str = "auto",
                  device: Any = None, dtype: str | None = None, dropout: float = 0.0,
-                 loss: str | None = None, init: str | None = None, compile: bool = False):
+                 loss: str | None = None, init: str | None = None, compile: bool = False,
+                 class_weight: Any = None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -106,6 +108,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         self.loss = loss
         self.init = init
         self.compile = compile
+        self.class_weight = class_weight
 
     # ------------------------------------------------------------------ checks
     def _sizes(self) -> list[Any]:
@@ -220,6 +223,15 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
             raise ValueError("Solver produced non-finite parameter weights. The input data may "
                              "contain large values and need to be preprocessed.")
         return self
+
+    def _class_weighted(self, Y: Any, w: np.ndarray | None) -> np.ndarray | None:
+        """The training rows' weights times their class's (``class_weight``, a classifier's:
+        see [`xpnet.edge.class_weights`][xpnet.edge.class_weights]); the regressor has no
+        classes to weigh."""
+        if self.class_weight is None:
+            return w
+        raise ValueError(f"class_weight weighs the classes of a classifier; "
+                         f"{type(self).__name__} has none (give sample_weight instead)")
 
     @staticmethod
     def _sample_weight(sample_weight: Any, X: Any) -> np.ndarray | None:

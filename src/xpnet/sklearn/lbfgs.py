@@ -65,7 +65,7 @@ class LbfgsFit:
 
         net, be = self.network_, self.network_.backend
         net.l2 = float(self.alpha)
-        objective, n = whole_set(net, X, Y, sample_weight)
+        objective, n = whole_set(net, X, Y, self._class_weighted(Y, sample_weight))
         like = net.named_parameters()
         names, shapes = list(like), [tuple(p.shape) for p in like.values()]
         ends = np.cumsum([int(np.prod(shape)) for shape in shapes])

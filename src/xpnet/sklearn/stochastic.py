@@ -81,6 +81,7 @@ class StochasticFit:
             X, X_val, Y, y_val, w, w_val = self._split(X, Y, stratify, w)
             validation = (X_val, y_val, w_val)
             n = X.shape[0]
+        w = self._class_weighted(Y, w)   # the training rows only
         bs = min(200, n) if self.batch_size == "auto" else int(self.batch_size)
         if bs > n:
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going "
