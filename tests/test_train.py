@@ -547,3 +547,34 @@ def test_class_weight_mistakes_say_so():
         net_for().fit(X, y, class_weight={7: 2.0}, progress=False)
     with pytest.raises(ValueError, match="'balanced'"):
         net_for().fit(X, y, class_weight="even", progress=False)
+
+
+def test_csv_logger_writes_a_row_as_each_epoch_ends(tmp_path):
+    """Each row is on disk when its epoch ends (read back from inside the next epoch), with
+    the keys callbacks before it added; append continues a resumed run's file."""
+    import csv
+
+    path = tmp_path / "log.csv"
+    seen = []
+
+    class Doubled(xpnet.Callback):
+        def on_epoch_end(self, model, epoch, logs):
+            logs["double_loss"] = 2 * logs["loss"]
+
+    class Peek(xpnet.Callback):
+        def on_epoch_begin(self, model, epoch):
+            seen.append(len(path.read_text().splitlines()) if path.exists() else 0)
+
+    X, y = blobs()
+    logger = xpnet.callbacks.CSVLogger(path)
+    h = net_for().fit(X, y, epochs=3, progress=False, validation_split=0.25,
+                      callbacks=[Peek(), Doubled(), logger])
+    assert seen == [0, 2, 3]   # the header and epoch 1 were there when epoch 2 began
+    rows = list(csv.DictReader(path.open()))
+    assert [float(r["loss"]) for r in rows] == pytest.approx(h.loss)
+    assert [float(r["double_loss"]) for r in rows] == pytest.approx([2 * v for v in h.loss])
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx(h.val_loss)
+    net_for().fit(X, y, epochs=2, progress=False,
+                  callbacks=[xpnet.callbacks.CSVLogger(path, append=True)])
+    lines = path.read_text().splitlines()
+    assert len(lines) == 1 + 3 + 2 and lines[0].startswith("epoch,loss")

@@ -8,6 +8,7 @@ fit loop adds its validation and checkpoint callbacks, [`xpnet.train`][xpnet.tra
 
 from __future__ import annotations
 
+import csv
 import math
 import time
 from collections.abc import Iterable
@@ -254,6 +255,44 @@ class ModelCheckpoint(Callback):
             save(model, self.path)   # type: ignore[arg-type]
             self.saved_epoch = epoch
         return False
+
+
+class CSVLogger(Callback):
+    """A CSV row per epoch at ``path``, written and flushed as each epoch ends, so that a run
+    stopped from outside keeps its curve: the epoch's logs, in the order they were logged
+    (put it after the callbacks whose figures it should hold). ``append=True`` continues an
+    existing file (a resumed run) instead of starting it afresh."""
+
+    def __init__(self, path: str | Path, append: bool = False, separator: str = ","):
+        self.path, self.append, self.separator = Path(path), append, separator
+        self.columns: list[str] | None = None
+        self.file: Any = None
+
+    def on_train_begin(self, model: Model) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        exists = self.append and self.path.exists() and self.path.stat().st_size > 0
+        if exists:
+            with open(self.path, newline="") as fh:
+                self.columns = next(csv.reader(fh, delimiter=self.separator))
+        self.file = open(self.path, "a" if exists else "w", newline="")   # noqa: SIM115
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
+        out = csv.writer(self.file, delimiter=self.separator)
+        if self.columns is None:
+            self.columns = list(logs)
+            out.writerow(self.columns)
+        out.writerow([_cell(logs.get(k, math.nan)) for k in self.columns])
+        self.file.flush()
+        return False
+
+    def on_train_end(self, model: Model, history: History) -> None:
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+def _cell(value: Any) -> str:
+    return repr(float(value)) if isinstance(value, float) else str(value)
 
 
 class DivergenceGuard(Callback):

@@ -153,6 +153,9 @@ def build_parser() -> Parser:
                    help="write a checkpoint every N epochs")
     t.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     t.add_argument("--metrics-out", metavar="PATH", help="write metrics and history as JSON")
+    t.add_argument("--log-csv", metavar="PATH",
+                   help="a CSV row per epoch, written as each epoch ends (a resumed run "
+                        "appends)")
     t.add_argument("--distributed", nargs="?", const="auto", choices=("auto", "mpi", "nccl"),
                    help="data-parallel training across the processes of an MPI launch "
                         "(mpiexec -n N xpnet train --distributed); auto: NCCL for the cupy "

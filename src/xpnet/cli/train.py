@@ -111,7 +111,7 @@ def _preflight(args: argparse.Namespace) -> None:
     if args.save and Path(args.save).suffix not in (".npz", ".safetensors"):
         raise UsageError(f"--save {args.save}: name the model file .npz or .safetensors")
     for flag, path in (("--save", args.save), ("--save-best", args.save_best),
-                       ("--checkpoint", args.checkpoint),
+                       ("--checkpoint", args.checkpoint), ("--log-csv", args.log_csv),
                        ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
         if path:
             _check_writable(flag, Path(path), folder=flag == "--plot")
@@ -165,7 +165,7 @@ def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argp
     opts.show_results = comm.is_root
     if not comm.is_root:
         opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
-        opts.save_best = None
+        opts.save_best = opts.log_csv = None
     return opts
 
 
@@ -227,7 +227,7 @@ def _model(opts: argparse.Namespace, plan: Plan, ds: datasets.Dataset, ck: Any,
 
 def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: Any,
          ds: datasets.Dataset, comm: Any, ck: Any) -> tuple[Any, float]:
-    from ..callbacks import Callback, EarlyStopping, ModelCheckpoint
+    from ..callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
     from ..train import fit
 
     Xtr = net.preprocessing.transform(X_train, _np_dtype(net))
@@ -248,6 +248,8 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
                                  if opts.early_stopping else [])
     if opts.save_best:
         callbacks.append(ModelCheckpoint(opts.save_best, monitor="val_loss"))
+    if opts.log_csv:
+        callbacks.append(CSVLogger(opts.log_csv, append=ck is not None))
     notes = {"dataset": dataset_key(opts.dataset),
              "label_column": opts.label_column, "test_split": opts.test_split,
              "seed": opts.seed, "task": opts.task,
