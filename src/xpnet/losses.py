@@ -10,6 +10,13 @@ mean (``1/M`` each; with example weights ``w``, ``s_i = w_i / sum_k w_k``, sciki
 * ``cross_entropy``: C = -sum_i s_i sum_j y ln a (over softmax outputs), dC/dA = -s Y / A
 * ``poisson``: half the Poisson deviance, C = sum_i s_i sum_j [y ln(y/a) - y + a] (0 for a
   perfect fit), dC/dA = s (1 - Y/A), for positive outputs (an ``exp`` output layer)
+* ``huber`` (with ``delta``): C = sum_i s_i sum_j h(a - y), h(r) = r^2 / 2 where |r| <= delta,
+  else delta (|r| - delta / 2); dC/dA = s clip(A - Y, -delta, delta): quadratic near the
+  target, linear (robust to outliers) beyond it
+* ``mae``: C = sum_i s_i sum_j |a - y|, dC/dA = s sign(A - Y)
+
+The cross-entropies take ``label_smoothing`` e: the targets become ``Y (1 - e) + e / k``
+([`Loss.targets`][xpnet.losses.Loss.targets]).
 
 Three pairings fuse: cross-entropy after softmax, binary cross-entropy after sigmoid and the
 Poisson deviance after exp give the output error ``D_L = dC/dZ_L = s (A - Y)`` directly (the
@@ -23,6 +30,9 @@ Every function takes the shares as ``s``: a column (M, 1) summing to 1, or None 
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,10 +57,29 @@ class Loss:
     gradient: Callable[..., Array]
     fuses_with: str | None = None
     from_logits: Callable[..., tuple[Array, Array | None]] | None = None
+    #: cross-entropies: the targets ``Y (1 - e) + e / k`` (``e / 2`` for one sigmoid output)
+    label_smoothing: float = 0.0
+    #: Huber: where the cost turns from quadratic to linear
+    delta: float = 1.0
 
     def fused(self, activation_name: str) -> bool:
         """Whether this cost fuses with an output layer of the given activation."""
         return self.fuses_with == activation_name
+
+    def targets(self, xp: Any, Y: Array) -> Array:
+        """The targets the cost compares with: ``Y`` itself, or smoothed (PyTorch's and
+        Keras's ``label_smoothing``): the gradient of the smoothed cross-entropy is the fused
+        ``s (A - Y')``, so smoothing the targets once smooths value and error alike."""
+        if not self.label_smoothing:
+            return Y
+        e = self.label_smoothing
+        return Y * (1.0 - e) + e * (0.5 if Y.shape[1] == 1 else 1.0 / Y.shape[1])
+
+    def config(self) -> str | dict[str, Any]:
+        """The name, with the parameters that differ from the defaults (for model files)."""
+        params = {k: v for k, v in (("label_smoothing", self.label_smoothing),
+                                    ("delta", self.delta)) if v != DEFAULTS[k]}
+        return {"name": self.name, **params} if params else self.name
 
 
 def _eps(xp: Any, A: Array) -> float:
@@ -138,6 +167,28 @@ def clip(xp: Any, A: Array, low: float, high: float | None = None) -> Array:
     return P if high is None else xp.minimum(P, bound(high))
 
 
+def _huber_value(xp: Any, A: Array, Y: Array, s: Array | None = None, delta: float = 1.0
+                 ) -> Array:
+    R = xp.abs(A - Y)
+    quadratic = xp.minimum(R, xp.full_like(R, delta))
+    return mean(xp, quadratic * (R - 0.5 * quadratic), s)   # 0.5 r^2, or delta (r - delta/2)
+
+
+def _huber_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None, delta: float = 1.0
+                    ) -> Array:
+    R = A - Y
+    bound = xp.full_like(R, delta)
+    return share(xp.minimum(xp.maximum(R, -bound), bound), s)
+
+
+def _mae_value(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
+    return mean(xp, xp.abs(A - Y), s)
+
+
+def _mae_gradient(xp: Any, A: Array, Y: Array, s: Array | None = None) -> Array:
+    return share(xp.sign(A - Y), s)
+
+
 def _y_ln_y(xp: Any, Y: Array) -> Array:
     """``y ln y``, 0 where y = 0 (its limit), never evaluating ``ln 0``."""
     return Y * xp.log(xp.where(Y > 0, Y, xp.ones_like(Y)))
@@ -168,14 +219,38 @@ _REGISTRY: dict[str, Loss] = {
     ),
     "cross_entropy": Loss("cross_entropy", _ce_value, _ce_gradient, "softmax", _ce_from_logits),
     "poisson": Loss("poisson", _poisson_value, _poisson_gradient, "exp", _poisson_from_logits),
+    "huber": Loss("huber", _huber_value, _huber_gradient),
+    "mae": Loss("mae", _mae_value, _mae_gradient),
 }
 NAMES = tuple(_REGISTRY)
+DEFAULTS = {"label_smoothing": 0.0, "delta": 1.0}
 
 
-def get(spec: str | Loss) -> Loss:
-    """The cost called ``spec`` (a Loss is returned as is)."""
+def get(spec: str | dict[str, Any] | Loss, **params: Any) -> Loss:
+    """The cost called ``spec`` (a name, or a model file's ``{"name": ..., parameter: ...}``;
+    a Loss is returned as is), with ``label_smoothing`` (the cross-entropies) or ``delta``
+    (Huber) where given."""
     if isinstance(spec, Loss):
         return spec
+    if isinstance(spec, dict):
+        params = {**{k: v for k, v in spec.items() if k != "name"}, **params}
+        spec = spec.get("name", "?")
     if spec not in _REGISTRY:
         raise ValueError(f"unknown loss {spec!r}; valid losses: {', '.join(NAMES)}")
-    return _REGISTRY[spec]
+    base = _REGISTRY[spec]
+    unknown = set(params) - set(DEFAULTS)
+    if unknown:
+        raise ValueError(f"loss parameters are label_smoothing and delta, not "
+                         f"{', '.join(sorted(unknown))}")
+    e = float(params.get("label_smoothing", 0.0))
+    if e and spec not in ("cross_entropy", "binary_cross_entropy"):
+        raise ValueError(f"label_smoothing smooths the targets of a cross-entropy, not of {spec}")
+    if not 0.0 <= e < 1.0:
+        raise ValueError(f"label_smoothing must be in [0, 1), not {e}")
+    delta = float(params.get("delta", 1.0))
+    if not 0.0 < delta < math.inf:
+        raise ValueError(f"delta must be a finite number > 0, not {delta}")
+    if spec == "huber" and delta != 1.0:
+        base = Loss("huber", functools.partial(_huber_value, delta=delta),
+                    functools.partial(_huber_gradient, delta=delta), delta=delta)
+    return dataclasses.replace(base, label_smoothing=e) if e else base

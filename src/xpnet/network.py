@@ -49,7 +49,7 @@ class Network:
         *,
         hidden: str = "relu",
         output: str = "softmax",
-        loss: str = "cross_entropy",
+        loss: str | losses.Loss = "cross_entropy",
         init: str | None = None,
         bias_init: str = "zeros",
         dropout: float = 0.0,
@@ -219,6 +219,7 @@ class Network:
                    scale: float, params: Mapping[str, Array] | None, weights: Array = None
                    ) -> tuple[Array, dict[str, Array] | None, Array]:
         xp, loss, layers = self.xp, self.loss, self.layers
+        Y = loss.targets(xp, Y)   # smoothed labels, when the cost asks for them
         P = self.named_parameters() if params is None else params
         fused = self.fused
         shares = None
@@ -383,7 +384,7 @@ class Network:
         """Everything but the parameters: enough to rebuild the architecture."""
         return {
             "layers": [layer.config() for layer in self.layers],
-            "loss": self.loss.name,
+            "loss": self.loss.config(),
             "l2": self.l2,
             "dtype": self.dtype_name,
             "seed": self.seed,

@@ -113,7 +113,11 @@ def build_parser() -> Parser:
                         "layer)")
     t.add_argument("--activation", choices=activations.NAMES, help="hidden activation")
     t.add_argument("--output", choices=activations.NAMES, help="output activation")
-    t.add_argument("--loss", choices=losses.NAMES)
+    t.add_argument("--loss", choices=losses.NAMES,
+                   help="the cost (default: cross-entropy for classes, mse for a target); "
+                        "huber and mae are robust to outliers")
+    t.add_argument("--label-smoothing", type=fraction, metavar="E",
+                   help="smooth a cross-entropy's targets: Y (1 - E) + E / k")
     t.add_argument("--init", choices=init.NAMES, help="weight initialiser")
     t.add_argument("--bias-init", choices=init.BIAS_INITS, default="zeros")
     t.add_argument("--optimizer", choices=optim.NAMES)

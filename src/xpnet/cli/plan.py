@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .. import datasets, optim, recipes, schedules
+from .. import datasets, losses, optim, recipes, schedules
 from .common import UsageError
 
 
@@ -92,9 +92,14 @@ class Plan:
         o = self.opts
         hidden = [size for size in self.pick("hidden") if size]   # --hidden none: no layer
         return Network([self.n_features, *hidden, self.n_out],
-                       hidden=self.pick("activation"), output=self.output, loss=self.loss,
+                       hidden=self.pick("activation"), output=self.output, loss=self.cost(),
                        init=o.init, bias_init=o.bias_init, dropout=self.dropout, l2=self.l2,
                        backend=o.backend, device=o.device, dtype=o.dtype, seed=o.seed)
+
+    def cost(self) -> Any:
+        """The cost, with ``--label-smoothing`` where given."""
+        e = self.opts.label_smoothing
+        return self.loss if not e else losses.get(self.loss, label_smoothing=e)
 
     def fit_kwargs(self) -> dict[str, Any]:
         o = self.opts
