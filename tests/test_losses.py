@@ -31,6 +31,11 @@ def ref_value(name, a, y, w=None):
     elif name == "poisson":
         y_ln_y = np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)
         rows = (y_ln_y - y * np.log(a) - y + a).sum(axis=1)
+    elif name == "huber":   # delta 1
+        r = np.abs(a - y)
+        rows = np.where(r <= 1.0, r * r / 2, r - 0.5).sum(axis=1)
+    elif name == "mae":
+        rows = np.abs(a - y).sum(axis=1)
     else:
         rows = -(y * np.log(a)).sum(axis=1)
     return (w * rows).sum() / w.sum()

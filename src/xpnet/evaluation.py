@@ -73,7 +73,7 @@ def held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | No
     """The training data on the device (with its examples' weights, a column, or None), and
     the validation data: ``validation_data`` (``(X, y)`` or ``(X, y, w)``), or the last
     ``validation_split`` of (X, y) and its weights, or none. ``class_weight`` multiplies the
-    training rows' weights by their class's (:func:`xpnet.edge.class_weights`), as Keras
+    training rows' weights by their class's ([`class_weights`][xpnet.edge.class_weights]), as Keras
     applies it: the validation figures stay as the data weighs them."""
     X_fit, Y_fit, w_fit, held = _split(model, X, y, validation_data, validation_split,
                                        sample_weight)
