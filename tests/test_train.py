@@ -290,7 +290,7 @@ def test_resume_rejects_plain_model_and_other_architecture(tmp_path):
         ({"epochs": 0}, "epochs must be a positive integer"),
         ({"batch_size": -1}, "batch_size must be a positive integer"),
         ({"validation_split": 1.0}, r"validation_split must be in \[0, 1\)"),
-        ({"optimizer": "rmsprop"}, "valid optimizers"),
+        ({"optimizer": "lion"}, "valid optimizers"),
     ],
 )
 def test_fit_argument_errors(kwargs, match):

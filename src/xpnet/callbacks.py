@@ -41,7 +41,12 @@ class Callback:
       True to stop training after this epoch (every callback still sees it).
     * ``on_train_end(model, history)``: once, after the last epoch, an early stop or an
       interruption (``history.interrupted``).
+
+    Before training begins the fit hands each callback its optimizer as ``self.optimizer``
+    (its ``rate_factor`` multiplies the scheduled learning rate from the next step on).
     """
+
+    optimizer: Any = None
 
     def on_train_begin(self, model: Model) -> None:
         return None
@@ -74,6 +79,11 @@ class CallbackList(Callback):
         self.callbacks: list[Callback] = list(callbacks)
         self.per_step = [cb for cb in self.callbacks
                          if type(cb).on_step_end is not Callback.on_step_end]
+
+    def hand_optimizer(self, optimizer: Any) -> None:
+        """Give every callback the fit's optimizer (``callback.optimizer``)."""
+        for cb in self.callbacks:
+            cb.optimizer = optimizer
 
     def on_train_begin(self, model: Model) -> None:
         for cb in self.callbacks:
@@ -254,6 +264,39 @@ class ModelCheckpoint(Callback):
         if better or not self.save_best_only:
             save(model, self.path)   # type: ignore[arg-type]
             self.saved_epoch = epoch
+        return False
+
+
+class ReduceLROnPlateau(Callback):
+    """Multiply the learning rate by ``factor`` once ``monitor`` (see
+    [`Monitor`][xpnet.callbacks.Monitor]) has gone more than ``patience`` epochs without
+    improving by ``min_delta``, never below ``min_lr``, then wait ``cooldown`` epochs before
+    counting again: PyTorch's ``ReduceLROnPlateau`` with ``threshold_mode="abs"`` (Keras's
+    reduces one epoch sooner: its ``patience`` is PyTorch's plus one). The reduction is a factor
+    on whatever the schedule gives (the optimizer's ``rate_factor``), kept in checkpoints."""
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 min_lr: float = 0.0, min_delta: float = 1e-4, cooldown: int = 0,
+                 mode: str = "auto"):
+        if not 0.0 < factor < 1.0:
+            raise ValueError(f"factor must be in (0, 1), not {factor}")
+        if patience < 0 or cooldown < 0 or min_lr < 0:
+            raise ValueError("patience, cooldown and min_lr must be >= 0")
+        self.watch = Monitor(monitor, mode, min_delta)
+        self.factor, self.patience, self.min_lr = factor, patience, min_lr
+        self.cooldown, self.cooling, self.wait = cooldown, 0, 0
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
+        self.wait = 0 if self.watch.improved(logs, epoch, "ReduceLROnPlateau") else self.wait + 1
+        if self.cooling > 0:
+            self.cooling -= 1
+            self.wait = 0
+        opt = self.optimizer
+        if self.wait > self.patience and opt is not None:
+            new = max(opt.learning_rate * self.factor, self.min_lr)
+            if opt.learning_rate - new > 1e-8:
+                opt.rate_factor *= new / opt.learning_rate
+            self.cooling, self.wait = self.cooldown, 0
         return False
 
 

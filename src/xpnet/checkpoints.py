@@ -127,7 +127,7 @@ def save_checkpoint(model: io.Saved, path: str | Path, opt: optim.Optimizer,
     state = {
         "epochs_done": epochs_done,
         "optimizer": opt.config(),
-        "optimizer_state": {"t": opt.t, "slots": slots},
+        "optimizer_state": {**opt.config_state(), "slots": slots},
         "rng": model.rng.get_state(),
         "shuffle_rng": shuffler.get_state() if shuffler is not None else None,
         "schedule": sched.config(),

@@ -65,6 +65,8 @@ class Optimizer:
         if self.learning_rate == 0.0:
             raise ValueError("learning_rate must be > 0")
         self.clipping = clipping.check(clipnorm, clipvalue, global_clipnorm)
+        #: a factor on the scheduled rate that callbacks may change (ReduceLROnPlateau)
+        self.rate_factor = 1.0
         self.state: State = {}
         self.t = 0  # steps taken
         self.kernels: Kernels | None = None
@@ -128,6 +130,11 @@ class Optimizer:
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "learning_rate": self.learning_rate, **self.clipping}
 
+    def config_state(self) -> dict[str, Any]:
+        """What a checkpoint keeps beside the state arrays: the step count and the rate
+        factor callbacks set."""
+        return {"t": self.t, "rate_factor": self.rate_factor}
+
     def state_arrays(self) -> tuple[dict[str, list[str]], dict[str, Array]]:
         """The state as named arrays (``opt.<slot>.<parameter>``), for checkpoints, and the
         parameter names of each slot."""
@@ -143,6 +150,7 @@ class Optimizer:
         ``opt.<slot>.<i>`` with a count per slot; their ``i`` is the position in ``names`` (the
         model's parameter order)."""
         self.t = int(meta["t"])
+        self.rate_factor = float(meta.get("rate_factor", 1.0))
         if "slots" in meta:
             layout = {slot: [(k, k) for k in keys] for slot, keys in meta["slots"].items()}
         else:

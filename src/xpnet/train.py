@@ -72,10 +72,10 @@ def fit(
 ) -> History:
     """Train ``model`` by mini-batch gradient descent; returns the [`History`][xpnet.History].
 
-    ``optimizer``: an Optimizer or a name (``sgd``, ``momentum``, ``nesterov``, ``adam``) with
-    ``learning_rate``; ``schedule`` scales it per epoch (``step``, ``exponential``, ``cosine``).
-    ``validation_split`` holds out the last fraction of (X, y), before shuffling. ``callbacks``
-    are [`Callback`][xpnet.callbacks.Callback] objects; True from ``on_epoch_end`` stops the fit.
+    ``optimizer``: an Optimizer or a name with ``learning_rate``; ``schedule`` scales the rate
+    per epoch or per step ([`xpnet.schedules`][xpnet.schedules]).
+    ``validation_split`` holds out the last fraction of (X, y), before shuffling; ``callbacks``:
+    [`Callback`][xpnet.callbacks.Callback] objects (True from ``on_epoch_end`` stops the fit).
 
     ``checkpoint``: the full training state, written atomically every ``checkpoint_every``
     epochs and after the last; ``resume`` (its path, or a
@@ -94,9 +94,9 @@ def fit(
     is the weighted mean of its rows' (scikit-learn's meaning; the total weight is the L2 term's n,
     accuracies are weighted, the held-out rows keep their weights, ``validation_data`` may be ``(X,
     y, w)``; one process). ``compile=True`` compiles the step whole where the backend can (torch:
-    ``torch.compile``); the compilation's seconds show after epoch 1. ``stop_on_divergence=False``:
-    train on through a NaN or infinite cost (as scikit-learn's MLP does). ``class_weight``: a dict
-    ``{class: weight}`` or ``"balanced"``, multiplying the training rows' weights."""
+    ``torch.compile``; its seconds show after epoch 1). ``stop_on_divergence=False``: train on
+    through NaN or infinite costs (as scikit-learn's MLP does). ``class_weight``: ``{class:
+    weight}`` or ``"balanced"``, multiplying the training rows' weights."""
     epochs, batch_size, checkpoint_every, comm, user_callbacks = _checked(
         epochs, batch_size, checkpoint_every, comm, callbacks)
     shuffler = _shuffler(model, comm)
@@ -111,7 +111,7 @@ def fit(
     saver = None if checkpoint is None or not comm.is_root else Checkpoints(
         checkpoint, checkpoint_every, epochs, run, shuffler,
         {**(notes or {}), "epochs": epochs, "batch_size": batch_size})
-    hooks = _hooks(model, run.history, figures, validation, shown, saver, user_callbacks,
+    hooks = _hooks(model, run, figures, validation, shown, saver, user_callbacks,
                    stop_on_divergence)
     flops = gemm_flops(layer_sizes(model.named_parameters()), batch_size)
     with stopping_cleanly(comm, run.history, shown, checkpoint, model.backend, flops) as signals:
@@ -171,17 +171,20 @@ def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm
                         n="batch" if l2_per_batch else None, weights=weights)
 
 
-def _hooks(model: Model, history: History, figures: _EpochFigures,
+def _hooks(model: Model, run: Run, figures: _EpochFigures,
            validation: Callback | None, shown: Progress, saver: Callback | None,
            user: CallbackList, guarded: bool = True) -> CallbackList:
     """Everything that reacts to steps and epochs, in the order it must run: the divergence
     guard, validation (which adds its figures to the logs), the history, progress, checkpoints
     (before the caller's callbacks, so that an early stop's checkpoint holds the stopping
-    epoch's weights), then the caller's callbacks."""
+    epoch's weights), then the caller's callbacks; each handed the optimizer."""
+    history = run.history
     guard = DivergenceGuard(len(figures.sizes), not model.backend.reads_are_costly, history) \
         if guarded else None
     found = [guard, validation, history, shown, saver]
-    return CallbackList([cb for cb in found if cb is not None] + user.callbacks)
+    hooks = CallbackList([cb for cb in found if cb is not None] + user.callbacks)
+    hooks.hand_optimizer(run.optimizer)
+    return hooks
 
 
 def _one_epoch(model: Model, step: TrainingStep, run: Run, figures: _EpochFigures,
@@ -189,12 +192,16 @@ def _one_epoch(model: Model, step: TrainingStep, run: Run, figures: _EpochFigure
                shuffler: Any, comm: Any) -> None:
     """The steps of one epoch over a fresh permutation (epoch counts from 1)."""
     n = figures.n
-    run.optimizer.learning_rate = run.base_lr * run.schedule.factor(epoch - 1)
+    opt, schedule, steps = run.optimizer, run.schedule, len(figures.sizes)
+    opt.learning_rate = run.base_lr * schedule.factor(epoch - 1) * opt.rate_factor
     run.epoch_started = time.perf_counter()
     hooks.on_epoch_begin(model, epoch)
     order = step.epoch_order(shuffler, n, shuffle)
     for i, (idx, share) in enumerate(batches(order, n, figures.batch_size, comm.rank,
                                              comm.size), start=1):
+        if schedule.per_step:   # one-cycle, a warmup: a rate for each step
+            opt.learning_rate = run.base_lr * opt.rate_factor * \
+                schedule.step_factor((epoch - 1) * steps + i - 1, steps)
         C, hits = step(idx, share)
         figures.add(C, hits, idx)
         hooks.on_step_end(model, epoch, i, C)

@@ -127,7 +127,13 @@ def build_parser() -> Parser:
                    help="AdamW's decoupled weight decay (with --optimizer adamw; default 0.01)")
     t.add_argument("--clip-norm", type=positive_float, metavar="C",
                    help="clip the gradients to a joint norm of at most C (global_clipnorm)")
-    t.add_argument("--schedule", choices=schedules.NAMES, help="learning-rate schedule")
+    t.add_argument("--schedule", choices=schedules.NAMES,
+                   help="learning-rate schedule (one_cycle changes it every step)")
+    t.add_argument("--warmup", type=nonneg_float, metavar="EPOCHS",
+                   help="a linear rise of the rate over the first EPOCHS (fractions allowed)")
+    t.add_argument("--reduce-on-plateau", type=positive_int, metavar="PATIENCE",
+                   help="divide the rate by 10 when the validation loss has not improved for "
+                        "more than PATIENCE epochs (needs --validation-split)")
     t.add_argument("--batch-size", type=positive_int)
     t.add_argument("--epochs", type=positive_int)
     t.add_argument("--l2", type=nonneg_float, help="L2 strength lambda (cost + lambda/2n sum w^2)")

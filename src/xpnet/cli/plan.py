@@ -84,7 +84,8 @@ class Plan:
 
     @functools.cached_property
     def schedule(self) -> schedules.Schedule:
-        return schedules.get(self.pick("schedule"), epochs=self.epochs)
+        warmup = {"warmup": self.opts.warmup} if self.opts.warmup else {}
+        return schedules.get(self.pick("schedule"), epochs=self.epochs, **warmup)
 
     def network(self) -> Any:
         from ..network import Network

@@ -101,6 +101,8 @@ def _preflight(args: argparse.Namespace) -> None:
         raise UsageError("--cv needs K >= 2 folds")
     if args.early_stopping and not args.validation_split:
         raise UsageError("--early-stopping needs --validation-split (it watches val_loss)")
+    if args.reduce_on_plateau and not args.validation_split:
+        raise UsageError("--reduce-on-plateau needs --validation-split (it watches val_loss)")
     if args.save_best and not args.validation_split:
         raise UsageError("--save-best needs --validation-split (it keeps the best val_loss)")
     if args.save_best and Path(args.save_best).suffix not in (".npz", ".safetensors"):
@@ -227,7 +229,13 @@ def _model(opts: argparse.Namespace, plan: Plan, ds: datasets.Dataset, ck: Any,
 
 def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: Any,
          ds: datasets.Dataset, comm: Any, ck: Any) -> tuple[Any, float]:
-    from ..callbacks import Callback, CSVLogger, EarlyStopping, ModelCheckpoint
+    from ..callbacks import (
+        Callback,
+        CSVLogger,
+        EarlyStopping,
+        ModelCheckpoint,
+        ReduceLROnPlateau,
+    )
     from ..train import fit
 
     Xtr = net.preprocessing.transform(X_train, _np_dtype(net))
@@ -248,6 +256,8 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
                                  if opts.early_stopping else [])
     if opts.save_best:
         callbacks.append(ModelCheckpoint(opts.save_best, monitor="val_loss"))
+    if opts.reduce_on_plateau:
+        callbacks.append(ReduceLROnPlateau(patience=opts.reduce_on_plateau))
     if opts.log_csv:
         callbacks.append(CSVLogger(opts.log_csv, append=ck is not None))
     notes = {"dataset": dataset_key(opts.dataset),
