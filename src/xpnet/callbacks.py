@@ -412,9 +412,11 @@ class Progress(Callback):
         if self.enabled and shown:
             self.last_line = now
             parts = [f"epoch {logs['epoch']}/{self.epochs}", f"loss {logs['loss']:.4f}"]
-            for key in ("accuracy", "val_loss", "val_accuracy"):
-                if not math.isnan(logs[key]):
-                    parts.append(f"{key} {logs[key]:.4f}")
+            for key in ("accuracy", "val_loss", "val_accuracy",
+                        *(k for k in logs if k not in STANDARD_LOGS)):
+                value = logs[key]
+                if isinstance(value, (int, float)) and not math.isnan(value):
+                    parts.append(f"{key} {value:.4f}")
             parts += [f"lr {logs['learning_rate']:.3g}", f"{logs['seconds']:.1f}s"]
             print("  ".join(parts), file=self.stream, flush=True)
         return False

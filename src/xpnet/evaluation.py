@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from .backend import on_its_device, to_numpy
 from .callbacks import Callback
 from .edge import class_weights
+from .epoch_metrics import compute
 from .errors import positive_int
 from .model import Model
 from .sparse_rows import SparseRows
@@ -55,20 +58,39 @@ def evaluate_prepared(model: Model, X: Array, Y: Array, batch_size: int, n: Any,
 
 class Validation(Callback):
     """The held-out data, and its cost and accuracy after each epoch (in inference mode; the
-    examples weighted by ``w`` if given), added to the epoch's logs for the callbacks after
-    it."""
+    examples weighted by ``w`` if given), with the ``metrics`` asked for (``val_f1``, ...),
+    added to the epoch's logs for the callbacks after it."""
 
-    def __init__(self, X: Array, Y: Array, n: Any, w: Array = None):
-        self.X, self.Y, self.n, self.w = X, Y, n, w
+    def __init__(self, X: Array, Y: Array, n: Any, w: Array = None,
+                 metrics: list[str] | None = None):
+        self.X, self.Y, self.n, self.w, self.metrics = X, Y, n, w, metrics or []
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
         v = evaluate_prepared(model, self.X, self.Y, 4096, self.n, self.w)
         logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
+        if self.metrics:
+            m = self.X.shape[0]   # (slices past the end are not in the standard)
+            parts = [(self.X[s:min(s + 4096, m), :], self.Y[s:min(s + 4096, m), :])
+                     for s in range(0, m, 4096)]
+            chunks = [(model.loss_and_outputs(Xc, Yc, n=self.n)[1], Yc) for Xc, Yc in parts]
+            logs.update({f"val_{k}": v for k, v in
+                         outputs_metrics(model, self.metrics, chunks).items()})
         return False
 
 
+def outputs_metrics(model: Model, metrics: list[str], chunks: list[tuple[Array, Array]]
+                    ) -> dict[str, float]:
+    """``metrics`` over batches' ``(outputs, targets)``: the scores and targets gathered on
+    the device, read to the host once."""
+    xp = model.backend.xp
+    scores = to_numpy(xp.concat([model.scores(out) for out, _ in chunks]))
+    targets = to_numpy(xp.concat([Y for _, Y in chunks]))
+    return compute(metrics, targets.astype(np.float64), scores.astype(np.float64))
+
+
 def held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | None,
-              validation_split: float, sample_weight: Any = None, class_weight: Any = None
+              validation_split: float, sample_weight: Any = None, class_weight: Any = None,
+              metrics: list[str] | None = None
               ) -> tuple[Array, Array, Array, Validation | None]:
     """The training data on the device (with its examples' weights, a column, or None), and
     the validation data: ``validation_data`` (``(X, y)`` or ``(X, y, w)``), or the last
@@ -87,6 +109,8 @@ def held_out(model: Model, X: Any, y: Any, validation_data: tuple[Any, ...] | No
         w_fit = cw_col if w_fit is None else w_fit * cw_col
         if held is not None:   # the L2 term's n is the training rows' total weight
             held.n = set_size(model, X_fit.shape[0], w_fit)
+    if held is not None:
+        held.metrics = metrics or []
     return X_fit, Y_fit, w_fit, held
 
 

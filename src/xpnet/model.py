@@ -89,6 +89,11 @@ class Model(Protocol):
         [`loss_and_grads`][xpnet.model.Model.loss_and_grads] return."""
         ...
 
+    def scores(self, outputs: Array) -> Array:
+        """Class probabilities, or regressed values, from the outputs
+        [`loss_and_outputs`][xpnet.model.Model.loss_and_outputs] returns (which may be logits)."""
+        ...
+
     def target_classes(self, Y: Array) -> Array:
         """The class (n,) of each target row of [`prepare`][xpnet.model.Model.prepare]'s ``Y``."""
         ...

@@ -275,6 +275,12 @@ class Network:
         single output ``Z >= 0`` (logits) or ``A >= 0.5`` (probabilities), the same decision."""
         return self._classes(outputs, self.fused)
 
+    def scores(self, outputs: Array) -> Array:
+        """The output activations ``A_L`` from the outputs of
+        [`loss_and_outputs`][xpnet.network.Network.loss_and_outputs]: ``f_L(Z_L)`` where the
+        cost fused with the output layer and handed back its logits, else as they are."""
+        return self.dense_layers[-1].activation(self.xp, outputs) if self.fused else outputs
+
     def target_classes(self, Y: Array) -> Array:
         """The class of each target row (one-hot or a 0/1 column)."""
         return self._classes(Y, False)

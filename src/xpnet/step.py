@@ -93,6 +93,9 @@ class TrainingStep:
         self.compiled = compile
         #: seconds the first compiled step took (the compilation), once it has run
         self.compile_seconds: float | None = None
+        #: keep each batch's ``(outputs, targets)`` as ``kept`` (for metrics; eager steps)
+        self.keep_outputs = False
+        self.kept: tuple[Array, Array] | None = None
 
     def epoch_order(self, shuffler: Any, n: int, shuffle: bool = True) -> Array:
         """The order of the ``n`` examples for one epoch (a permutation by ``shuffler``, or
@@ -116,7 +119,10 @@ class TrainingStep:
         else:
             X = take(xp, self.X, idx)
         w = None if self.weights is None else take(xp, self.weights, idx)
-        C, out = self.update(X, take(xp, self.Y, idx), share, w)
+        Yb = take(xp, self.Y, idx)
+        C, out = self.update(X, Yb, share, w)
+        if self.keep_outputs:   # for the epoch's metrics: the batch's outputs and targets
+            self.kept = (out, Yb)
         if self.labels is None:
             return C, None
         return C, self.model.decide(out) == take(xp, self.labels, idx)

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import comm as comm_module
-from . import optim, schedules
+from . import epoch_metrics, optim, schedules
 from .backend import on_its_device
 from .callbacks import Callback, CallbackList, DivergenceGuard, History, Progress
 from .checkpoints import Checkpoint, Checkpoints, Run, read_checkpoint, save_checkpoint
 from .errors import positive_int
-from .evaluation import evaluate, held_out, set_size
+from .evaluation import evaluate, held_out, outputs_metrics, set_size
 from .model import Model
 from .step import TrainingStep, batch_bounds, batches, gemm_flops, layer_sizes
 from .stopping import Signals, stopping_cleanly
@@ -66,9 +66,8 @@ def fit(
     notes: dict[str, Any] | None = None,
     compile: bool = False,
     l2_per_batch: bool = False,
-    sample_weight: Any = None,
-    stop_on_divergence: bool = True,
-    class_weight: Any = None,
+    sample_weight: Any = None, class_weight: Any = None,
+    metrics: list[str] | None = None, stop_on_divergence: bool = True,
 ) -> History:
     """Train ``model`` by mini-batch gradient descent; returns the [`History`][xpnet.History].
 
@@ -96,16 +95,17 @@ def fit(
     y, w)``; one process). ``compile=True`` compiles the step whole where the backend can (torch:
     ``torch.compile``; its seconds show after epoch 1). ``stop_on_divergence=False``: train on
     through NaN or infinite costs (as scikit-learn's MLP does). ``class_weight``: ``{class:
-    weight}`` or ``"balanced"``, multiplying the training rows' weights."""
-    epochs, batch_size, checkpoint_every, comm, user_callbacks = _checked(
-        epochs, batch_size, checkpoint_every, comm, callbacks)
+    weight}`` or ``"balanced"``, multiplying the training rows' weights. ``metrics``: ``f1``,
+    ``auc``, ``top_k``, ``r2``, ``mae`` per epoch ([`epoch_metrics`][xpnet.epoch_metrics])."""
+    epochs, batch_size, checkpoint_every, comm, user_callbacks, metrics = _checked(
+        model, epochs, batch_size, checkpoint_every, comm, callbacks, metrics)
     shuffler = _shuffler(model, comm)
     X, Y, w, validation = held_out(model, X, y, validation_data, validation_split, sample_weight,
-                                   class_weight)
+                                   class_weight, metrics)
     run = Run.start(model, optimizer, learning_rate, schedule, epochs, resume, shuffler)
     _same_start_on_every_rank(model, comm)
-    step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch, w)
-    figures = _EpochFigures(model, comm, X.shape[0], batch_size, w)
+    step = _step_for(model, run.optimizer, X, Y, comm, compile, l2_per_batch, w, metrics)
+    figures = _EpochFigures(model, comm, X.shape[0], batch_size, w, metrics)
     shown = Progress(progress and comm.is_root, stream or sys.stderr, epochs,
                      len(figures.sizes))
     saver = None if checkpoint is None or not comm.is_root else Checkpoints(
@@ -125,15 +125,16 @@ def fit(
     return run.history
 
 
-def _checked(epochs: int, batch_size: int, checkpoint_every: int, comm: Any, callbacks: Any
-             ) -> tuple[int, int, int, Any, CallbackList]:
-    """The fit's counts checked, its communicator and its callbacks as one list."""
+def _checked(model: Model, epochs: int, batch_size: int, checkpoint_every: int, comm: Any,
+             callbacks: Any, metrics: list[str] | None
+             ) -> tuple[int, int, int, Any, CallbackList, list[str]]:
+    """The fit's counts and metrics checked, its communicator, its callbacks as one list."""
     epochs, batch_size = positive_int("epochs", epochs), positive_int("batch_size", batch_size)
     comm = comm_module.get(comm)
     if batch_size < comm.size:
         raise ValueError(f"batch_size {batch_size} is smaller than the {comm.size} ranks")
     return (epochs, batch_size, positive_int("checkpoint_every", checkpoint_every), comm,
-            CallbackList(callbacks))
+            CallbackList(callbacks), epoch_metrics.check(metrics, model.is_classifier))
 
 
 def _epoch_ends(model: Model, step: TrainingStep, run: Run, figures: _EpochFigures,
@@ -160,15 +161,20 @@ def _shuffler(model: Model, comm: Any) -> Any:
 
 
 def _step_for(model: Model, optimizer: optim.Optimizer, X: Array, Y: Array, comm: Any,
-              compile: bool, l2_per_batch: bool = False, weights: Array = None
-              ) -> TrainingStep:
+              compile: bool, l2_per_batch: bool = False, weights: Array = None,
+              metrics: list[str] | None = None) -> TrainingStep:
     """The fit's training step: with the ranks' reduction in a data-parallel run; compiled
-    whole on request, in one process."""
+    whole on request, in one process; keeping its outputs when metrics are asked for."""
     if compile and comm.size > 1:
         raise ValueError("compile=True trains in one process; drop it or the communicator")
+    if metrics and (compile or comm.size > 1):
+        raise ValueError("metrics are computed in one eager process: drop compile=True or "
+                         "the communicator, or the metrics")
     reduce = comm_module.averaging(comm, model.backend) if comm.size > 1 else None
-    return TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile,
+    step = TrainingStep(model, optimizer, X, Y, reduce=reduce, compile=compile,
                         n="batch" if l2_per_batch else None, weights=weights)
+    step.keep_outputs = bool(metrics)
+    return step
 
 
 def _hooks(model: Model, run: Run, figures: _EpochFigures,
@@ -203,7 +209,7 @@ def _one_epoch(model: Model, step: TrainingStep, run: Run, figures: _EpochFigure
             opt.learning_rate = run.base_lr * opt.rate_factor * \
                 schedule.step_factor((epoch - 1) * steps + i - 1, steps)
         C, hits = step(idx, share)
-        figures.add(C, hits, idx)
+        figures.add(C, hits, idx, step.kept)
         hooks.on_step_end(model, epoch, i, C)
         if signals.caught:
             raise KeyboardInterrupt
@@ -227,8 +233,11 @@ class _EpochFigures:
     hit weighted by its example's weight in ``w``, a column, if given), kept on the device and
     read once per epoch."""
 
-    def __init__(self, model: Model, comm: Any, n: int, batch_size: int, w: Array = None):
+    def __init__(self, model: Model, comm: Any, n: int, batch_size: int, w: Array = None,
+                 metrics: list[str] | None = None):
         self.model, self.comm, self.n, self.batch_size = model, comm, n, batch_size
+        self.metrics = metrics or []
+        self.outputs: list[tuple[Array, Array]] = []
         self.sizes = [e - s for s, e in batch_bounds(n, batch_size)]
         self.w = None if w is None else w[:, 0]
         self.mass = set_size(model, n, w)
@@ -236,8 +245,11 @@ class _EpochFigures:
         self.costs: list[Array] = []
         self.hits: list[Array] = []
 
-    def add(self, C: Array, hits: Array | None, idx: Array = None) -> None:
+    def add(self, C: Array, hits: Array | None, idx: Array = None,
+            kept: tuple[Array, Array] | None = None) -> None:
         self.costs.append(C)
+        if self.metrics and kept is not None:
+            self.outputs.append(kept)
         if hits is not None:
             if self.w is not None:
                 xp = self.model.backend.xp
@@ -260,7 +272,11 @@ class _EpochFigures:
         if self.comm.size > 1:
             correct = int(self.comm.allreduce_host([correct])[0])
         self.costs, self.hits = [], []
-        return {"epoch": epoch, "loss": loss,
+        logs = {"epoch": epoch, "loss": loss,
                 "accuracy": correct / self.mass if self.model.is_classifier else float("nan"),
                 "val_loss": float("nan"), "val_accuracy": float("nan"),
                 "learning_rate": learning_rate}
+        if self.outputs:
+            logs.update(outputs_metrics(self.model, self.metrics, self.outputs))
+            self.outputs = []
+        return logs

@@ -163,6 +163,9 @@ def build_parser() -> Parser:
                    help="write a checkpoint every N epochs")
     t.add_argument("--resume", metavar="PATH", help="continue training from a checkpoint")
     t.add_argument("--metrics-out", metavar="PATH", help="write metrics and history as JSON")
+    t.add_argument("--metrics", nargs="+", metavar="NAME",
+                   help="figures each epoch, on the training batches and the held-out rows: "
+                        "f1, auc, top_k (top_3, ...) for classes; r2, mae for a target")
     t.add_argument("--log-csv", metavar="PATH",
                    help="a CSV row per epoch, written as each epoch ends (a resumed run "
                         "appends)")

@@ -106,7 +106,7 @@ class Plan:
         o = self.opts
         kwargs = dict(epochs=self.epochs, batch_size=self.batch_size, schedule=self.schedule,
                       progress=not o.quiet, validation_split=o.validation_split,
-                      compile=o.compile)
+                      compile=o.compile, metrics=o.metrics)
         if o.comm.size > 1:
             kwargs["comm"] = o.comm
         return kwargs
