@@ -578,3 +578,24 @@ def test_csv_logger_writes_a_row_as_each_epoch_ends(tmp_path):
                   callbacks=[xpnet.callbacks.CSVLogger(path, append=True)])
     lines = path.read_text().splitlines()
     assert len(lines) == 1 + 3 + 2 and lines[0].startswith("epoch,loss")
+
+
+def test_tensorboard_events_read_back_by_tensorboard(tmp_path):
+    """Every epoch's figures as scalars, and the parameters' histograms, in event files that
+    TensorBoard's own reader loads."""
+    pytest.importorskip("tensorboardX")
+    accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
+    X, y = blobs()
+    board = xpnet.callbacks.TensorBoard(tmp_path / "runs", histograms=True)
+    h = net_for().fit(X, y, epochs=3, progress=False, validation_split=0.25,
+                      metrics=["f1"], callbacks=[board])
+    events = accumulator.EventAccumulator(str(tmp_path / "runs"),
+                                          size_guidance={accumulator.SCALARS: 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss", "val_loss", "accuracy", "learning_rate", "f1", "val_f1"} <= set(
+        tags["scalars"])
+    assert [e.step for e in events.Scalars("loss")] == [1, 2, 3]
+    assert [e.value for e in events.Scalars("loss")] == pytest.approx(h.loss, rel=1e-6)
+    assert [e.value for e in events.Scalars("val_f1")] == pytest.approx(h["val_f1"], rel=1e-6)
+    assert {"W1", "b1", "W2", "b2"} <= set(tags["histograms"])

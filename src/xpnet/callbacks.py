@@ -300,6 +300,42 @@ class ReduceLROnPlateau(Callback):
         return False
 
 
+class TensorBoard(Callback):
+    """Event files TensorBoard reads (``tensorboard --logdir LOG_DIR``), written through
+    tensorboardX (``pip install "xpnet[tensorboard]"``): every figure of each epoch's logs as a
+    scalar (loss, accuracy, the validation figures, the learning rate, the metrics and whatever
+    callbacks before it add), and with ``histograms=True`` a histogram of each parameter every
+    epoch (one read of the parameters from the device an epoch)."""
+
+    def __init__(self, log_dir: str | Path, histograms: bool = False):
+        try:
+            from tensorboardX import SummaryWriter
+        except ImportError as exc:
+            raise ImportError(f"the TensorBoard callback writes through tensorboardX ({exc}): "
+                              'pip install "xpnet[tensorboard]"') from None
+        self.log_dir, self.histograms = Path(log_dir), histograms
+        self.writer_class: Any = SummaryWriter
+        self.writer: Any = None
+
+    def on_train_begin(self, model: Model) -> None:
+        self.writer = self.writer_class(logdir=str(self.log_dir))
+
+    def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
+        for key, value in logs.items():
+            if key != "epoch" and isinstance(value, (int, float)) and not math.isnan(value):
+                self.writer.add_scalar(key, float(value), epoch)
+        if self.histograms:
+            for name, p in model.named_parameters().items():
+                self.writer.add_histogram(name, to_numpy(p), epoch)
+        self.writer.flush()
+        return False
+
+    def on_train_end(self, model: Model, history: History) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+
 class CSVLogger(Callback):
     """A CSV row per epoch at ``path``, written and flushed as each epoch ends, so that a run
     stopped from outside keeps its curve: the epoch's logs, in the order they were logged

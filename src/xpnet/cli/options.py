@@ -166,6 +166,9 @@ def build_parser() -> Parser:
     t.add_argument("--metrics", nargs="+", metavar="NAME",
                    help="figures each epoch, on the training batches and the held-out rows: "
                         "f1, auc, top_k (top_3, ...) for classes; r2, mae for a target")
+    t.add_argument("--tensorboard", metavar="DIR",
+                   help="TensorBoard event files here: every epoch's figures (needs: pip "
+                        "install 'xpnet[tensorboard]')")
     t.add_argument("--log-csv", metavar="PATH",
                    help="a CSV row per epoch, written as each epoch ends (a resumed run "
                         "appends)")

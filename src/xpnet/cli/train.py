@@ -86,6 +86,12 @@ def _preflight(args: argparse.Namespace) -> None:
             plot.pyplot()  # fail now, not after training, when matplotlib is missing
         except ImportError as exc:
             raise UsageError(str(exc)) from None
+    if args.tensorboard:
+        try:
+            import tensorboardX  # noqa: F401  (fail now, not after training)
+        except ImportError as exc:
+            raise UsageError(f"--tensorboard writes through tensorboardX ({exc}): pip install "
+                             "'xpnet[tensorboard]'") from None
     if args.save and Path(args.save).suffix == ".safetensors":
         from .. import safetensors_file
 
@@ -114,9 +120,10 @@ def _preflight(args: argparse.Namespace) -> None:
         raise UsageError(f"--save {args.save}: name the model file .npz or .safetensors")
     for flag, path in (("--save", args.save), ("--save-best", args.save_best),
                        ("--checkpoint", args.checkpoint), ("--log-csv", args.log_csv),
+                       ("--tensorboard", args.tensorboard),
                        ("--metrics-out", args.metrics_out), ("--plot", args.plot)):
         if path:
-            _check_writable(flag, Path(path), folder=flag == "--plot")
+            _check_writable(flag, Path(path), folder=flag in ("--plot", "--tensorboard"))
     if args.compile and not resolve(args.backend, args.device).compiles:
         raise UsageError(f"--compile needs --backend torch (the step compiled with "
                          f"torch.compile); the {resolve(args.backend, args.device).name} "
@@ -167,7 +174,7 @@ def _settings(args: argparse.Namespace, ck: Any, comm: Any, device: Any) -> argp
     opts.show_results = comm.is_root
     if not comm.is_root:
         opts.quiet, opts.save, opts.metrics_out, opts.plot = True, None, None, None
-        opts.save_best = opts.log_csv = None
+        opts.save_best = opts.log_csv = opts.tensorboard = None
     return opts
 
 
@@ -235,6 +242,7 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
         EarlyStopping,
         ModelCheckpoint,
         ReduceLROnPlateau,
+        TensorBoard,
     )
     from ..train import fit
 
@@ -260,6 +268,8 @@ def _fit(opts: argparse.Namespace, plan: Plan, net: Any, X_train: Any, y_train: 
         callbacks.append(ReduceLROnPlateau(patience=opts.reduce_on_plateau))
     if opts.log_csv:
         callbacks.append(CSVLogger(opts.log_csv, append=ck is not None))
+    if opts.tensorboard:
+        callbacks.append(TensorBoard(opts.tensorboard))
     notes = {"dataset": dataset_key(opts.dataset),
              "label_column": opts.label_column, "test_split": opts.test_split,
              "seed": opts.seed, "task": opts.task,
