@@ -123,8 +123,8 @@ CASES = {
                      lambda f, m: xpnet.Network([2, 2], loss="xent")),
     "unknown initialiser": (["train", "--init", "kaiming"], ["invalid choice", "he"],
                             lambda f, m: xpnet.Dense(2, 2, init="kaiming")),
-    "unknown optimizer": (["train", "--optimizer", "rmsprop"], ["invalid choice", "adam"],
-                          lambda f, m: xpnet.optim.get("rmsprop")),
+    "unknown optimizer": (["train", "--optimizer", "lion"], ["invalid choice", "adam"],
+                          lambda f, m: xpnet.optim.get("lion")),
     "batch size 0": (["train", "--batch-size", "0"], ["--batch-size", "must be >= 1"],
                      lambda f, m: xpnet.Network([2, 2], backend="numpy").fit(
                          np.zeros((2, 2)), [0, 1], batch_size=0)),

@@ -10,7 +10,7 @@ The loop calls down, never back up: it sees the model through
 [`xpnet.model.Model`][xpnet.model.Model], the update through
 [`xpnet.step.TrainingStep`][xpnet.step.TrainingStep], and everything that reacts to an epoch
 (validation, the divergence guard, progress, checkpoints, the caller's callbacks) through one
-[`xpnet.callbacks.CallbackList`][xpnet.callbacks.CallbackList].
+[`xpnet.callbacks.CallbackList`][xpnet.callbacks.base.CallbackList].
 
 The training data moves to the device once. Each epoch draws one seeded permutation on the host
 (the same order on every backend), moves that index vector once, and slices batches from it with
@@ -74,7 +74,7 @@ def fit(
     ``optimizer``: an Optimizer or a name with ``learning_rate``; ``schedule`` scales the rate
     per epoch or per step ([`xpnet.schedules`][xpnet.schedules]).
     ``validation_split`` holds out the last fraction of (X, y), before shuffling; ``callbacks``:
-    [`Callback`][xpnet.callbacks.Callback] objects (True from ``on_epoch_end`` stops the fit).
+    [`Callback`][xpnet.callbacks.base.Callback] objects (True from ``on_epoch_end`` stops the fit).
 
     ``checkpoint``: the full training state, written atomically every ``checkpoint_every``
     epochs and after the last; ``resume`` (its path, or a
