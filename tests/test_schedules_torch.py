@@ -109,3 +109,29 @@ def test_the_rate_factor_survives_a_checkpoint(tmp_path):
     h = xpnet.Network([3, 4, 2], backend="numpy", seed=0).fit(
         X, y, epochs=3, progress=False, resume=tmp_path / "ck.npz")
     assert h.learning_rate == pytest.approx([0.1, 0.05, 0.05])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_a_compiled_step_takes_a_new_rate_as_data(optimizer):
+    """torch.compile of the whole step, under a one-cycle schedule (a new rate every step):
+    no more graphs than under a constant rate, and the weights of the eager run."""
+    dynamo = pytest.importorskip("torch._dynamo")
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(96, 6)).astype(np.float32), rng.integers(0, 3, 96)
+
+    def fit(schedule, compile):
+        dynamo.reset()
+        dynamo.utils.counters.clear()
+        net = xpnet.Network([6, 8, 3], backend="torch", seed=0)
+        net.fit(X, y, epochs=2, batch_size=16, optimizer=optimizer, learning_rate=0.05,
+                schedule=schedule, compile=compile, progress=False, shuffle=False)
+        return net, dynamo.utils.counters["stats"].get("unique_graphs", 0)
+
+    _, constant = fit(None, True)
+    compiled, cycling = fit("one_cycle", True)
+    eager, _ = fit("one_cycle", False)
+    assert cycling <= constant
+    for p, q in zip(compiled.parameters(), eager.parameters()):
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4,
+                                   atol=1e-5)

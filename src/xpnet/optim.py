@@ -100,17 +100,21 @@ class Optimizer:
         return new
 
     def update(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-               t: int, carried: Any = None) -> tuple[dict[str, Array], State]:
+               t: int, carried: Any = None, rate: Any = None) -> tuple[dict[str, Array], State]:
         """Step ``t`` (from 1) as a function of explicit state: ``(params, state)`` in, the
         updated ``(params, state)`` out (arrays updated in place where the library allows).
         The gradients are clipped first, if asked; ``carried`` is the factor they carry (the
-        gradient scale by default; the training step passes its own, which may be an array)."""
+        gradient scale by default) and ``rate`` the learning rate (``learning_rate`` by
+        default): a compiled training step passes both as 0-d arrays, so that a new rate is
+        new data for the compiled graph, never a new graph."""
         carried = self.gradient_scale if carried is None else carried
-        return self.step(params, clipping.clip(self.xp, grads, self.clipping, carried), state, t)
+        rate = self.learning_rate if rate is None else rate
+        grads = clipping.clip(self.xp, grads, self.clipping, carried)
+        return self.step(params, grads, state, t, rate)
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
-        """The update rule itself, on gradients already clipped."""
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
+        """The update rule itself, on gradients already clipped, at learning rate ``rate``."""
         raise NotImplementedError
 
     def flush_subnormals(self) -> None:
@@ -188,7 +192,7 @@ class SGD(Optimizer):
         return -self.learning_rate
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
         mu, sgd, xp = self.momentum, self._kernels().sgd_update, self.xp
         vel = state.get("velocity")
         out = {}
@@ -228,9 +232,9 @@ class Adam(Optimizer):
         self.epsilon_hat = bool(epsilon_hat)
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
         b1, b2, adam, xp = self.beta1, self.beta2, self._kernels().adam_update, self.xp
-        step, c2 = self.learning_rate / (1.0 - b1**t), 1.0 - b2**t
+        step, c2 = rate / (1.0 - b1**t), 1.0 - b2**t
         eps = self.eps / c2**0.5 if self.epsilon_hat else self.eps
         m, v = state["m"], state["v"]
         out = {}
@@ -258,9 +262,9 @@ class AdamW(Adam):
         self.weight_decay = _check_rate("weight_decay", weight_decay)
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
-        keep = 1.0 - self.learning_rate * self.weight_decay
-        return super().step({k: p * keep for k, p in params.items()}, grads, state, t)
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
+        keep = 1.0 - rate * self.weight_decay
+        return super().step({k: p * keep for k, p in params.items()}, grads, state, t, rate)
 
     def config(self) -> dict[str, Any]:
         cfg = super().config()
@@ -284,8 +288,8 @@ class RMSprop(Optimizer):
         self.slots = ("square_avg", "momentum") if self.momentum else ("square_avg",)
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
-        xp, rho, eta = self.xp, self.rho, self.learning_rate
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
+        xp, rho, eta = self.xp, self.rho, rate
         sq, buf = state["square_avg"], state.get("momentum")
         out = {}
         for k, p in params.items():
@@ -324,12 +328,12 @@ class Adagrad(Optimizer):
         return state
 
     def step(self, params: Mapping[str, Array], grads: Mapping[str, Array], state: State,
-             t: int) -> tuple[dict[str, Array], State]:
+             t: int, rate: Any) -> tuple[dict[str, Array], State]:
         xp, total, out = self.xp, state["sum"], {}
         for k, p in params.items():
             g = grads[k]
             total[k] = total[k] + g * g
-            out[k] = p - self.learning_rate * g / (xp.sqrt(total[k]) + self.epsilon)
+            out[k] = p - rate * g / (xp.sqrt(total[k]) + self.epsilon)
         return out, state
 
     def config(self) -> dict[str, Any]:

@@ -90,6 +90,8 @@ class TrainingStep:
         self._compiled = model.backend.compile(self.on_batch) if compile else None
         self._scale: Any = None
         self._scale_value: float | None = None
+        self._rate: Any = None
+        self._rate_value: float | None = None
         self.compiled = compile
         #: seconds the first compiled step took (the compilation), once it has run
         self.compile_seconds: float | None = None
@@ -128,14 +130,15 @@ class TrainingStep:
         return C, self.model.decide(out) == take(xp, self.labels, idx)
 
     def on_batch(self, params: Mapping[str, Array], state: State, idx: Array, t: int,
-                 scale: Any) -> tuple[dict[str, Array], State, Array, Array | None]:
+                 scale: Any, rate: Any = None
+                 ) -> tuple[dict[str, Array], State, Array, Array | None]:
         """[`pure`][xpnet.step.TrainingStep.pure] on the batch ``idx`` of the training set, with its
         hits: the whole of a step, gather included, as one function of explicit state (what
         ``compile=True`` compiles)."""
         xp, take = self.xp, self.take
         w = None if self.weights is None else take(xp, self.weights, idx)
         params, state, C, out = self.pure(params, state, take(xp, self.X, idx),
-                                          take(xp, self.Y, idx), t, scale, 1.0, w)
+                                          take(xp, self.Y, idx), t, scale, 1.0, w, rate)
         hits = None if self.labels is None else \
             self.model.decide(out) == take(xp, self.labels, idx)
         return params, state, C, hits
@@ -145,7 +148,7 @@ class TrainingStep:
         scale, started = self._begin(share)
         params, self.optimizer.state, C, hits = self._compiled(
             self.model.named_parameters(), self.optimizer.state, idx, self.optimizer.t + 1,
-            scale)
+            scale, self._rate_data())
         self._finish(params, started)
         return C, hits
 
@@ -176,6 +179,15 @@ class TrainingStep:
             self._scale_value = value
         return self._scale, time.perf_counter() if self.compile_seconds is None else None
 
+    def _rate_data(self) -> Any:
+        """The learning rate as a 0-d array for the compiled step (kept while it is the same):
+        a rate that changes (a schedule, ReduceLROnPlateau) is new data, not a new graph."""
+        value = self.optimizer.learning_rate
+        if value != self._rate_value:
+            dtype = next(iter(self.model.named_parameters().values())).dtype
+            self._rate, self._rate_value = self.model.backend.scalar(value, dtype), value
+        return self._rate
+
     def _finish(self, params: dict[str, Array], started: float | None) -> None:
         """Hand the new parameters back, count the step, and flush subnormal optimizer state
         every [`FLUSH_EVERY`][xpnet.step.FLUSH_EVERY] steps."""
@@ -188,18 +200,19 @@ class TrainingStep:
             opt.flush_subnormals()
 
     def pure(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
-             scale: Any, share: float = 1.0, weights: Array = None
+             scale: Any, share: float = 1.0, weights: Array = None, rate: Any = None
              ) -> tuple[dict[str, Array], State, Array, Array]:
         """Step ``t`` as a function of explicit state: ``(params, state, C, outputs)``, the
         gradients taken times ``scale``, the optimizer's gradient scale times this process's
         ``share`` of the global batch (a float, or a 0-d array for a compiled step); the
-        batch's rows weighted by ``weights`` (a column) if given."""
+        batch's rows weighted by ``weights`` (a column) if given; ``rate`` the learning rate
+        (the optimizer's own by default; a 0-d array for a compiled step)."""
         C, grads, out = self.model.loss_and_grads(X, Y, n=self.n, scale=scale, training=True,
                                                   params=params, weights=weights)
         if self.reduce is not None:
             grads, C = self.reduce(grads, C * share)
         # the ranks' shares add up to 1: the gradients now carry scale / share (for clipping)
-        new, state = self.optimizer.update(params, grads, state, t, scale / share)
+        new, state = self.optimizer.update(params, grads, state, t, scale / share, rate)
         return new, state, C, out
 
 
