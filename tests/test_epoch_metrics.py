@@ -76,3 +76,17 @@ def test_a_figure_of_the_wrong_kind_is_refused():
         net.fit(np.zeros((4, 2)), np.zeros(4), metrics=["f1"], progress=False)
     with pytest.raises(ValueError, match="unknown metric 'precision'"):
         net.fit(np.zeros((4, 2)), np.zeros(4), metrics=["precision"], progress=False)
+
+
+def test_held_out_figures_of_sparse_rows_come_from_the_same_pass():
+    """A sparse held-out set is scored a chunk of rows at a time, its figures from the outputs
+    of that same pass (the loss's)."""
+    sparse = pytest.importorskip("scipy.sparse")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(80, 6)) * (rng.random((80, 6)) < 0.3)
+    y = (X[:, 0] > 0).astype(int)
+    net = xpnet.Network([6, 8, 2], backend="numpy", seed=0)
+    h = net.fit(sparse.csr_matrix(X), y, epochs=2, validation_split=0.25, metrics=["f1"],
+                progress=False)
+    predicted = np.asarray(net.predict(X[60:]))
+    assert h["val_f1"][-1] == pytest.approx(sk.f1_score(y[60:], predicted, average="macro"))

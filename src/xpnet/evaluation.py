@@ -30,10 +30,11 @@ def evaluate(model: Model, X: Any, y: Any, batch_size: int = 4096, n: Any = None
     return evaluate_prepared(model, X, Y, positive_int("batch_size", batch_size), n, w)
 
 
-def evaluate_prepared(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Array = None
-              ) -> dict[str, float]:
+def evaluate_prepared(model: Model, X: Array, Y: Array, batch_size: int, n: Any, w: Array = None,
+                      kept: list[tuple[Array, Array]] | None = None) -> dict[str, float]:
     """[`evaluate`][xpnet.evaluation.evaluate] on prepared arrays; ``w`` the examples' weights as a
-    column, or None."""
+    column, or None; each chunk's ``(outputs, targets)`` appended to ``kept`` when given (for
+    metrics, from the same forward pass)."""
     xp = model.backend.xp
     total, correct = 0.0, 0
     m = X.shape[0]
@@ -46,6 +47,8 @@ def evaluate_prepared(model: Model, X: Array, Y: Array, batch_size: int, n: Any,
         if isinstance(Xb, SparseRows):   # a chunk of sparse rows, as the first layer takes them
             Xb = Xb.rows()
         C, out = model.loss_and_outputs(Xb, Yb, n=n, weights=wb)
+        if kept is not None:
+            kept.append((out, Yb))
         total = total + C * (Xb.shape[0] if wb is None else xp.sum(wb))
         if model.is_classifier:
             hits = model.decide(out) == model.target_classes(Yb)
@@ -66,13 +69,10 @@ class Validation(Callback):
         self.X, self.Y, self.n, self.w, self.metrics = X, Y, n, w, metrics or []
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
-        v = evaluate_prepared(model, self.X, self.Y, 4096, self.n, self.w)
+        chunks: list[tuple[Array, Array]] | None = [] if self.metrics else None
+        v = evaluate_prepared(model, self.X, self.Y, 4096, self.n, self.w, chunks)
         logs.update(val_loss=v["loss"], val_accuracy=v["accuracy"])
-        if self.metrics:
-            m = self.X.shape[0]   # (slices past the end are not in the standard)
-            parts = [(self.X[s:min(s + 4096, m), :], self.Y[s:min(s + 4096, m), :])
-                     for s in range(0, m, 4096)]
-            chunks = [(model.loss_and_outputs(Xc, Yc, n=self.n)[1], Yc) for Xc, Yc in parts]
+        if chunks:
             logs.update({f"val_{k}": v for k, v in
                          outputs_metrics(model, self.metrics, chunks).items()})
         return False

@@ -88,10 +88,7 @@ class TrainingStep:
         #: [`xpnet.backend.Backend.compile`][xpnet.backend.base.Backend.compile])
         self.run = model.backend.compile(self.pure) if compile else self.pure
         self._compiled = model.backend.compile(self.on_batch) if compile else None
-        self._scale: Any = None
-        self._scale_value: float | None = None
-        self._rate: Any = None
-        self._rate_value: float | None = None
+        self._data: dict[str, tuple[float, Array]] = {}   # 0-d arrays for the compiled step
         self.compiled = compile
         #: seconds the first compiled step took (the compilation), once it has run
         self.compile_seconds: float | None = None
@@ -173,20 +170,22 @@ class TrainingStep:
         value = opt.gradient_scale * share
         if not self.compiled:
             return value, None
-        if value != self._scale_value:
-            dtype = next(iter(model.named_parameters().values())).dtype
-            self._scale = model.backend.scalar(value, dtype)
-            self._scale_value = value
-        return self._scale, time.perf_counter() if self.compile_seconds is None else None
+        return self._as_data("scale", value), \
+            time.perf_counter() if self.compile_seconds is None else None
 
     def _rate_data(self) -> Any:
-        """The learning rate as a 0-d array for the compiled step (kept while it is the same):
-        a rate that changes (a schedule, ReduceLROnPlateau) is new data, not a new graph."""
-        value = self.optimizer.learning_rate
-        if value != self._rate_value:
+        """The learning rate as a 0-d array for the compiled step: a rate that changes (a
+        schedule, ReduceLROnPlateau) is new data, not a new graph."""
+        return self._as_data("rate", self.optimizer.learning_rate)
+
+    def _as_data(self, name: str, value: float) -> Any:
+        """``value`` as a 0-d array of the parameters' dtype on the device, made again only
+        when the value changes."""
+        held = self._data.get(name)
+        if held is None or held[0] != value:
             dtype = next(iter(self.model.named_parameters().values())).dtype
-            self._rate, self._rate_value = self.model.backend.scalar(value, dtype), value
-        return self._rate
+            held = self._data[name] = (value, self.model.backend.scalar(value, dtype))
+        return held[1]
 
     def _finish(self, params: dict[str, Array], started: float | None) -> None:
         """Hand the new parameters back, count the step, and flush subnormal optimizer state

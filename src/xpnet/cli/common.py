@@ -57,10 +57,17 @@ def dataset_key(spec: str) -> str:
     return str(where.resolve()) if where.exists() else spec
 
 
-def model_inputs(net: Any, X: np.ndarray, model: str) -> np.ndarray:
+def check_rows(net: Any, X: np.ndarray, model: str) -> np.ndarray:
+    """``X`` if its rows have the features ``net`` takes, else one line saying how many."""
     if X.ndim != 2 or X.shape[1] != net.n_inputs:
         raise DataError(f"inputs have {X.shape[-1]} features per example but {model} expects "
                         f"{net.n_inputs}")
+    return X
+
+
+def model_inputs(net: Any, X: np.ndarray, model: str) -> np.ndarray:
+    """Raw rows as the engine takes them: checked, then scaled as the model was trained."""
+    X = check_rows(net, X, model)
     dtype = np.float64 if net.dtype_name == "float64" else np.float32
     if not net.preprocessing:
         return X.astype(dtype)

@@ -12,7 +12,7 @@ import numpy as np
 from .. import datasets
 from ..backend import to_numpy
 from ..errors import DataError
-from .common import say
+from .common import check_rows, say
 
 
 def _read_inputs(path: str, n_inputs: int) -> np.ndarray:
@@ -39,10 +39,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from .. import loading
 
     net = loading.load(args.model, backend=args.backend, device=args.device)
-    X = _read_inputs(args.input, net.n_inputs)
-    if X.ndim != 2 or X.shape[1] != net.n_inputs:
-        raise DataError(f"inputs have {X.shape[-1]} features per example but {args.model} "
-                        f"expects {net.n_inputs}")
+    X = check_rows(net, _read_inputs(args.input, net.n_inputs), args.model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         answers = to_numpy(net.predict(X))
