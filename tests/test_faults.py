@@ -131,7 +131,7 @@ def test_csv_reader_on_random_text(tmp_path_factory, text):
     except xpnet.DataError:
         return
     assert np.all(np.isfinite(ds.X_train)) and len(ds.X_train) == len(ds.y_train)
-    assert ds.n_classes >= 2
+    assert ds.task == "regression" or ds.n_classes >= 2   # a target has no classes
 
 
 @settings(max_examples=200, deadline=None)
