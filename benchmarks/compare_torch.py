@@ -9,6 +9,7 @@ are compared. Every timed epoch ends with the device synchronised. Usage:
 
     python benchmarks/compare_torch.py --sizes 784 512 512 10 --batch 128 --repeats 5
     python benchmarks/compare_torch.py --gpu      # xpnet on CuPy, PyTorch on cuda:0
+    python benchmarks/compare_torch.py --backend torch --precision bf16-mixed --peers torch xpnet-32
 
 TF32 is off on both sides unless ``--tf32`` (CuPy reads ``CUPY_TF32`` at import; PyTorch's
 ``fp32_precision``, or ``allow_tf32`` before PyTorch 2.9), and the JSON records which.
@@ -39,14 +40,16 @@ def run_xpnet(sizes, batch, epochs, args):
     import xpnet
 
     X, y = load(args.limit)
-    net = xpnet.Network(sizes, hidden="relu", backend=args.backend, seed=0)
+    net = xpnet.Network(sizes, hidden="relu", backend=args.backend, seed=0,
+                        precision=args.precision)
     be = net.backend
     X, y = be.asarray(X), be.asarray(y)   # on the device once, as fit keeps it
     opt = xpnet.SGD(0.05, momentum=0.9)
     if args.compile:   # one fit: its first epoch compiles the step, the others are timed
         h = net.fit(X, y, epochs=epochs + 1, batch_size=batch, optimizer=opt, progress=False,
                     compile=True)
-        return h.seconds[1:], {"device": be.describe() + ", compiled", "tf32": be.tf32(),
+        return h.seconds[1:], {"device": be.describe() + f", compiled, {args.precision}",
+                               "tf32": be.tf32(),
                                "first_epoch_with_compile_s": h.seconds[0]}
     net.fit(X[:batch * 4, :], y[:batch * 4], epochs=1, batch_size=batch, optimizer=opt,
             progress=False)  # warm-up: thread pools, allocator, kernel caches
@@ -57,7 +60,7 @@ def run_xpnet(sizes, batch, epochs, args):
         net.fit(X, y, epochs=1, batch_size=batch, optimizer=opt, progress=False)
         be.synchronize()
         times.append(time.perf_counter() - t0)
-    return times, {"device": be.describe(), "tf32": be.tf32()}
+    return times, {"device": f"{be.describe()}, precision {args.precision}", "tf32": be.tf32()}
 
 
 def run_torch(sizes, batch, epochs, args):
@@ -85,15 +88,25 @@ def run_torch(sizes, batch, epochs, args):
     model = torch.nn.Sequential(*layers).to(device)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     loss_fn = torch.nn.CrossEntropyLoss()
+    # the precision as PyTorch's automatic mixed precision does it: autocast around the forward
+    # pass and the loss, and for float16 a GradScaler
+    low = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(args.precision)
+    scaler = torch.amp.GradScaler(device.type) if low == torch.float16 else None
 
     def epoch(n):
         perm = torch.randperm(n, device=device)
         for s in range(0, n, batch):
             idx = perm[s:s + batch]
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
-            loss.backward()
-            opt.step()
+            with torch.autocast(device.type, dtype=low, enabled=low is not None):
+                loss = loss_fn(model(Xt.index_select(0, idx)), yt.index_select(0, idx))
+            if scaler is None:
+                loss.backward()
+                opt.step()
+            else:
+                scaler.scale(loss).backward()
+                scaler.step(opt)
+                scaler.update()
 
     epoch(batch * 4)
     times = []
@@ -104,7 +117,8 @@ def run_torch(sizes, batch, epochs, args):
         sync()
         times.append(time.perf_counter() - t0)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    return times, {"device": f"torch {torch.__version__} ({device}, {name})",
+    return times, {"device": f"torch {torch.__version__} ({device}, {name}"
+                             + (f", autocast {args.precision})" if low else ")"),
                    "tf32": ("on" if args.tf32 else "off") if device.type == "cuda" else "n/a"}
 
 
@@ -168,8 +182,14 @@ def run_xpnet_numba(sizes, batch, epochs, args):
     return times, {**about, "device": about["device"] + ", numba kernels"}
 
 
+def run_xpnet_32(sizes, batch, epochs, args):
+    """xpnet on the same backend in float32 (the baseline of a mixed precision policy)."""
+    args.precision = "32"
+    return run_xpnet(sizes, batch, epochs, args)
+
+
 RUNNERS = {"xpnet": run_xpnet, "torch": run_torch, "jax": run_jax,
-           "xpnet-numba": run_xpnet_numba}
+           "xpnet-numba": run_xpnet_numba, "xpnet-32": run_xpnet_32}
 
 
 def child(args):
@@ -194,10 +214,14 @@ def main():
     p.add_argument("--compile", action="store_true",
                    help="xpnet with compile=True (use with --backend torch): the step "
                         "compiled whole by torch.compile; its first epoch is left out")
+    p.add_argument("--precision", default="32",
+                   help="xpnet's precision policy (32, bf16-mixed, 16-mixed); PyTorch runs the "
+                        "same under torch.autocast (with a GradScaler for 16-mixed)")
     p.add_argument("--peers", nargs="+", default=["torch"],
-                   choices=("torch", "jax", "xpnet-numba"),
+                   choices=("torch", "jax", "xpnet-numba", "xpnet-32"),
                    help="what xpnet is compared with (default: torch; jax needs JAX installed; "
-                        "xpnet-numba: xpnet on NumPy with the fused numba kernels)")
+                        "xpnet-numba: xpnet on NumPy with the fused numba kernels; xpnet-32: "
+                        "xpnet in float32 on the same backend)")
     p.add_argument("--child", choices=tuple(RUNNERS))
     p.add_argument("--json", help="write the raw times here")
     args = p.parse_args()
@@ -212,7 +236,8 @@ def main():
         for lib in libraries:
             cmd = [sys.executable, __file__, "--child", lib, "--batch", str(args.batch),
                    "--epochs", str(args.epochs), "--sizes", *map(str, args.sizes),
-                   "--backend", args.backend, "--torch-device", args.torch_device]
+                   "--backend", args.backend, "--torch-device", args.torch_device,
+                   "--precision", args.precision]
             cmd += ["--tf32"] * args.tf32 + (["--limit", str(args.limit)] if args.limit else [])
             cmd += ["--compile"] * args.compile
             run = subprocess.run(cmd, capture_output=True, text=True)
@@ -234,6 +259,7 @@ def main():
             from xpnet.bench import machine
 
             json.dump({"sizes": args.sizes, "batch": args.batch, "limit": args.limit,
+                       "precision": args.precision,
                        "machine": machine(),
                        "times": times, "median": med, "ratios": ratios,
                        "ratio": ratios.get("torch"), "runs": about}, fh, indent=2)

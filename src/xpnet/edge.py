@@ -150,3 +150,13 @@ def class_weights(labels: np.ndarray, class_weight: Any, k: int) -> np.ndarray:
             raise ValueError(f"class_weight[{c!r}] must be a finite number >= 0, not {wc}")
         per_class[int(c)] = float(wc)
     return per_class[labels]
+
+
+def shares(xp: Any, weights: Array, n: Any) -> tuple[Array, Any]:
+    """Each row's share ``w_i / sum w`` of the batch's mean, for the column of example
+    ``weights``, and the L2 term's ``n`` (``sum w`` unless given). A batch whose weights sum to
+    zero counts ``M`` for the sum, so that its rows' shares are zero and its L2 term is an
+    unweighted batch's."""
+    total = xp.sum(weights)
+    total = xp.where(total == 0, xp.ones_like(total) * weights.shape[0], total)
+    return weights / total, total if n is None else n

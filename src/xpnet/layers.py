@@ -18,6 +18,7 @@ from .activations import Activation
 from .backend import Backend, Generator
 from .errors import positive_int
 from .kernels import Kernels
+from .precision import Mixed
 
 Array = Any
 
@@ -68,11 +69,13 @@ class Dense:
 
     def forward(
         self, xp: Any, X: Array, training: bool = False, rng: Generator | None = None,
-        activate: bool = True, W: Array = None, b: Array = None,
+        activate: bool = True, W: Array = None, b: Array = None, mixed: Mixed | None = None,
     ) -> tuple[Array, Any]:
         """``Z = X @ W + b`` and ``A = f(Z)``; with ``activate=False`` return ``Z`` and expect
         ``dC/dZ`` in backprop (the network does this when the cost fuses with ``f``). ``W`` and
-        ``b`` default to the layer's own.
+        ``b`` default to the layer's own. Under a mixed precision policy ``X``, ``W`` and ``b``
+        come in the compute dtype and ``mixed`` does the backward pass's casts
+        ([`Mixed.backprop`][xpnet.precision.Mixed.backprop]: float32 gradients).
 
         Backward: ``dZ = dA * f'(Z)`` (BP1/BP2), ``dW = X^T dZ`` (BP4), ``db = sum_rows dZ``
         (BP3), ``dX = dZ W^T`` (the matrix half of BP2 for the layer below). The element-wise
@@ -91,6 +94,8 @@ class Dense:
 
         def backprop(D: Array, input_grad: bool = True) -> tuple[Array, list[Array]]:
             dZ = act_backprop(D) if act_backprop is not None else D
+            if mixed is not None:
+                return mixed.backprop(xp, X, W, dZ, input_grad)
             dX = dZ @ W.T if input_grad else None
             return dX, [X.T @ dZ, kernels.bias_gradient(xp, dZ)]
 
@@ -122,10 +127,13 @@ class Dropout:
             raise ValueError(f"dropout rate must be in [0, 1), not {rate}")
         self.rate = float(rate)
         self.kernels: Kernels | None = None
+        self.dtype: Any = None
 
     def build(self, backend: Backend, rng: Generator, dtype: Any) -> None:
-        """Bind the backend's kernels (dropout has no parameters)."""
-        self.kernels = backend.kernels
+        """Bind the backend's kernels and the network's dtype, in which the uniform draws are
+        made (under a mixed precision policy the same draws as in float32; dropout has no
+        parameters)."""
+        self.kernels, self.dtype = backend.kernels, dtype
 
     def params(self) -> list[Array]:
         return []
@@ -141,7 +149,8 @@ class Dropout:
             return X, lambda D, input_grad=True: (D, [])
         if rng is None:
             raise ValueError("Dropout needs a random generator in training mode")
-        Y, mask_backprop = _bound(self).dropout(xp, X, rng.uniform(tuple(X.shape), X.dtype),
+        dtype = X.dtype if self.dtype is None else self.dtype
+        Y, mask_backprop = _bound(self).dropout(xp, X, rng.uniform(tuple(X.shape), dtype),
                                            self.rate)
         return Y, lambda D, input_grad=True: (mask_backprop(D), [])
 

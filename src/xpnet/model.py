@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     from .backend import Backend, Generator
+    from .precision import Policy
 
 Array = Any
 
@@ -34,6 +35,9 @@ class Model(Protocol):
     rng: Generator
     #: the name of the parameters' dtype, ``"float32"`` or ``"float64"``
     dtype_name: str
+    #: the precision policy ([`xpnet.precision.Policy`][xpnet.precision.Policy]): the training
+    #: step scales the loss when it says so
+    precision: Policy
 
     @property
     def is_classifier(self) -> bool:

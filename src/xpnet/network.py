@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 
 from . import edge, evaluation, export, io, losses, optim, train
+from . import precision as precision_module
 from .backend import Backend, on_its_device, resolve, to_numpy
-from .labels import are_indices, label_values
+from .labels import answer_labels, empty_answer
 from .layers import Dense, Dropout, from_config, stack
 from .sparse_rows import SparseRows
 
@@ -41,6 +42,12 @@ class Network:
     [`train_step`][xpnet.network.Network.train_step] by the fit loop, and the batch size where no
     ``n`` is given. ``seed`` fixes the initial weights and the dropout masks; with a given seed they
     are the same on every backend.
+
+    ``precision`` is the policy the GEMMs compute by ([`xpnet.precision`][xpnet.precision]):
+    ``"32"`` (the network's dtype throughout), ``"bf16-mixed"`` or ``"16-mixed"`` (float32
+    parameters, bfloat16 or float16 GEMMs; Keras's ``"mixed_bfloat16"`` and ``"mixed_float16"``
+    too), on a backend that has the compute dtype (torch; CuPy float16). It holds for training,
+    the cost, evaluation and predictions alike.
     """
 
     def __init__(
@@ -58,11 +65,15 @@ class Network:
         device: Any = None,
         dtype: str = "float32",
         seed: int | None = None,
+        precision: str = "32",
     ):
         self.backend = resolve(backend, device)
         self.xp = self.backend.xp
         self.dtype = self.backend.dtype(dtype)
         self.dtype_name = dtype
+        self.precision = precision_module.get(precision)
+        #: the casts of a mixed policy (None for "32")
+        self.mixed = precision_module.bind(self.precision, self.backend, self.dtype)
         self.loss = losses.get(loss)
         self.l2 = float(l2)
         if not self.l2 >= 0.0:
@@ -173,9 +184,14 @@ class Network:
         return self._forward(A)
 
     def _forward(self, A: Array) -> Array:
+        xp, m = self.xp, self.mixed   # a mixed policy's casts: the input and each parameter once
+        A = A if m is None else m.lower(xp, A)
         for layer in self.layers:
-            A, _ = layer.forward(self.xp, A)
-        return A
+            if m is not None and isinstance(layer, Dense):
+                A, _ = layer.forward(xp, A, W=m.lower(xp, layer.W), b=m.lower(xp, layer.b))
+            else:
+                A, _ = layer.forward(xp, A)
+        return A if m is None else m.to_master(xp, A)
 
     def loss_and_outputs(self, X: Array, Y: Array, *, n: Any = None, training: bool = False,
                          params: Mapping[str, Array] | None = None, weights: Array = None
@@ -206,15 +222,6 @@ class Network:
         ([`xpnet.edge.example_weights`][xpnet.edge.example_weights])."""
         return edge.example_weights(self.backend, self.dtype, weights, n_examples)
 
-    def _shares(self, weights: Array, n: Any) -> tuple[Array, Any]:
-        """Each row's share ``w_i / sum w`` of the batch's mean, and the L2 term's ``n``
-        (``sum w`` unless given). A batch whose weights sum to zero counts ``M`` for the
-        sum, so that its rows' shares are zero and its L2 term is an unweighted batch's."""
-        xp = self.xp
-        total = xp.sum(weights)
-        total = xp.where(total == 0, xp.ones_like(total) * weights.shape[0], total)
-        return weights / total, total if n is None else n
-
     def _objective(self, X: Array, Y: Array, training: bool, n: Any, grads: bool,
                    scale: float, params: Mapping[str, Array] | None, weights: Array = None
                    ) -> tuple[Array, dict[str, Array] | None, Array]:
@@ -224,18 +231,21 @@ class Network:
         fused = self.fused
         shares = None
         if weights is not None:
-            shares, n = self._shares(weights, n)
+            shares, n = edge.shares(self.xp, weights, n)
         n = X.shape[0] if n is None else n
-        names = iter(self._named)
-        backprops, A, last = [], X, len(layers) - 1
+        names, mixed = iter(self._named), self.mixed
+        # a mixed policy's casts: the batch and each parameter once, the output back to float32
+        low = P if mixed is None else {k: mixed.lower(xp, p) for k, p in P.items()}
+        backprops, A, last = [], X if mixed is None else mixed.lower(xp, X), len(layers) - 1
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense):
                 (w, b), _ = next(names)
                 A, bp = layer.forward(xp, A, training, self.rng, not fused or i < last,
-                                      P[w], P[b])
+                                      low[w], low[b], mixed)
             else:
                 A, bp = layer.forward(xp, A, training, self.rng)
             backprops.append(bp)
+        A = A if mixed is None else mixed.to_master(xp, A)
         # BP1: the cost C and, when gradients are wanted, the output error D (times scale)
         kernels = self.backend.kernels
         if fused and grads:
@@ -346,15 +356,11 @@ class Network:
             X = self.preprocessing.transform(X, np.float64 if self.dtype_name == "float64"
                                              else np.float32)
         if getattr(X, "shape", (1,))[0] == 0:
-            return self._empty_answer()
+            return empty_answer(self)
         if not self.is_classifier:
             out = self.forward(X)
             return out[:, 0] if self.n_outputs == 1 else out
-        index = self.predict_index(X)
-        values = label_values(self.class_names)
-        if values is None or are_indices(values):
-            return index
-        return values[to_numpy(index)]
+        return answer_labels(self.predict_index(X), self.class_names)
 
     @on_its_device
     def predict_index(self, X: Any) -> Array:
@@ -362,16 +368,6 @@ class Network:
         scaling): indices 0..k-1 (batch,) on the device, the argmax of the outputs, or
         ``output >= 0.5`` for a single (sigmoid) output."""
         return self._classes(self.forward(X), False)
-
-    def _empty_answer(self) -> Any:
-        values = label_values(self.class_names) if self.is_classifier else None
-        if values is not None and not are_indices(values):
-            return values[:0]
-        xp, dev = self.xp, self.backend.device
-        if self.is_classifier:
-            return xp.zeros((0,), dtype=xp.int64, device=dev)
-        return xp.zeros((0,) if self.n_outputs == 1 else (0, self.n_outputs),
-                        dtype=self.dtype, device=dev)
 
     def fit(self, X: Any, y: Any, **kwargs: Any) -> Any:
         """Train on (X, y); see [`xpnet.train.fit`][xpnet.train.fit] for the options. Returns a
@@ -394,31 +390,34 @@ class Network:
             "l2": self.l2,
             "dtype": self.dtype_name,
             "seed": self.seed,
+            "precision": self.precision.name,
         }
 
     @classmethod
     def from_config(
         cls, config: dict[str, Any], backend: str | Backend = "auto", device: Any = None,
-        dtype: str | None = None,
+        dtype: str | None = None, precision: str | None = None,
     ) -> Network:
         """A network with [`config`][xpnet.network.Network.config]'s architecture and freshly
-        initialised parameters."""
+        initialised parameters (in its precision policy, or ``precision``)."""
         return cls(
             [from_config(c) for c in config["layers"]], loss=config["loss"],
             l2=config.get("l2", 0.0), backend=backend, device=device,
             dtype=dtype or config.get("dtype", "float32"), seed=config.get("seed"),
+            precision=precision or config.get("precision", "32"),
         )
 
     def to(
-        self, backend: str | Backend | None = None, device: Any = None, dtype: str | None = None
+        self, backend: str | Backend | None = None, device: Any = None, dtype: str | None = None,
+        precision: str | None = None,
     ) -> Network:
-        """A copy of this network on another backend, device or dtype (parameters copied)."""
+        """A copy on another backend, device, dtype or precision policy (parameters copied)."""
         if backend is None:   # the same library, on this or another device
             target: str | Backend = self.backend if device is None else self.backend.name
         else:
             target = backend
         net = Network.from_config(self.config(), backend=target, device=device,
-                                  dtype=dtype or self.dtype_name)
+                                  dtype=dtype or self.dtype_name, precision=precision)
         net.set_parameters([to_numpy(p) for p in self.parameters()])
         net.preprocessing, net.class_names = self.preprocessing, self.class_names
         net.training_data = self.training_data
@@ -436,7 +435,8 @@ class Network:
 
     def summary(self) -> str:
         lines = [f"Network on {self.backend.describe()}, {self.dtype_name}, loss={self.loss.name}"
-                 + (f", l2={self.l2}" if self.l2 else "")]
+                 + (f", l2={self.l2}" if self.l2 else "")
+                 + (f", precision={self.precision.name}" if self.mixed else "")]
         for layer in self.layers:
             lines.append(f"  {layer!r}")
         lines.append(f"  {self.n_params:,} parameters")
@@ -445,4 +445,5 @@ class Network:
     def __repr__(self) -> str:
         sizes = [self.n_inputs] + [d.fan_out for d in self.dense_layers]
         return (f"<Network {'-'.join(map(str, sizes))} {self.backend.name} "
-                f"{self.dtype_name} loss={self.loss.name}>")
+                f"{self.dtype_name} loss={self.loss.name}"
+                + (f" precision={self.precision.name}>" if self.mixed else ">"))

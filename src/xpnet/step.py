@@ -21,6 +21,11 @@ optimizer's state (velocities of weights whose gradient is always zero decay int
 CPUs compute on them slowly); a velocity that small moves no weight, so the update is unchanged, and
 the flush depends only on the step count, so a resumed run flushes where the original did.
 
+Under a float16 policy the step also scales the loss ([`LossScale`][xpnet.precision.LossScale]):
+the scale multiplies the gradient scale of step 2, the gradients are checked and divided by it
+in float32 before the update, and a step with an inf or a NaN among them keeps the previous
+parameters and state by a select on the device.
+
 [`batches`][xpnet.step.batches] yields each step's indices: one seeded permutation per epoch, drawn
 on the host (the same order on every backend) and moved once, sliced per batch; in a data-parallel
 run each rank takes its share of every global batch.
@@ -36,6 +41,7 @@ import numpy as np
 
 from .model import Model
 from .optim import Optimizer, State
+from .precision import LossScale
 from .sparse_rows import SparseRows
 
 Array = Any
@@ -82,6 +88,10 @@ class TrainingStep:
                              "gathered on the host")
         self.labels = model.target_classes(Y) if Y is not None and model.is_classifier \
             else None
+        #: the dynamic loss scaling of a float16 policy (None otherwise)
+        self.loss_scale = LossScale(self.xp) if model.precision.loss_scaling else None
+        held = self.optimizer.state.get(LossScale.SLOT)   # a resumed run's
+        self._skipped_seen = 0.0 if held is None else float(held["skipped"])
         #: the step's function of explicit state: [`pure`][xpnet.step.TrainingStep.pure], or the
         #: backend's compilation
         #: of it (``compile=True``:
@@ -165,8 +175,12 @@ class TrainingStep:
         or for a compiled step a 0-d array (kept while the learning rate is the same), so that
         a new learning rate is new data, not a new graph; with the time a compilation starts."""
         model, opt = self.model, self.optimizer
-        if opt.slots and not opt.state:
-            opt.state = opt.init_state(model.named_parameters())
+        if opt.slots and not any(slot in opt.state for slot in opt.slots):
+            opt.state = {**opt.state, **opt.init_state(model.named_parameters())}
+        if self.loss_scale is not None and LossScale.SLOT not in opt.state:
+            like = next(iter(model.named_parameters().values()))
+            opt.state = {**opt.state,
+                         LossScale.SLOT: self.loss_scale.initial(model.backend, like.dtype)}
         value = opt.gradient_scale * share
         if not self.compiled:
             return value, None
@@ -206,6 +220,8 @@ class TrainingStep:
         ``share`` of the global batch (a float, or a 0-d array for a compiled step); the
         batch's rows weighted by ``weights`` (a column) if given; ``rate`` the learning rate
         (the optimizer's own by default; a 0-d array for a compiled step)."""
+        if self.loss_scale is not None:
+            return self._scaled(params, state, X, Y, t, scale, share, weights, rate)
         C, grads, out = self.model.loss_and_grads(X, Y, n=self.n, scale=scale, training=True,
                                                   params=params, weights=weights)
         if self.reduce is not None:
@@ -213,6 +229,45 @@ class TrainingStep:
         # the ranks' shares add up to 1: the gradients now carry scale / share (for clipping)
         new, state = self.optimizer.update(params, grads, state, t, scale / share, rate)
         return new, state, C, out
+
+    def _scaled(self, params: Mapping[str, Array], state: State, X: Array, Y: Array, t: int,
+                scale: Any, share: float, weights: Array, rate: Any
+                ) -> tuple[dict[str, Array], State, Array, Array]:
+        """[`pure`][xpnet.step.TrainingStep.pure] with dynamic loss scaling: the gradients taken
+        times the loss scale ``S`` as well, checked for inf and NaN (after the ranks' sum, so
+        that every rank decides alike), divided by ``S``; the update made on copies (the kernels
+        update in place) and kept only when every gradient was finite; ``S`` then moves
+        ([`LossScale.next`][xpnet.precision.LossScale.next])."""
+        assert self.loss_scale is not None
+        xp, held = self.xp, state[LossScale.SLOT]
+        rest = {slot: arrays for slot, arrays in state.items() if slot != LossScale.SLOT}
+        C, grads, out = self.model.loss_and_grads(X, Y, n=self.n, scale=scale * held["scale"],
+                                                  training=True, params=params, weights=weights)
+        if self.reduce is not None:
+            grads, C = self.reduce(grads, C * share)
+        finite = self.loss_scale.finite(grads)
+        inverse = 1.0 / held["scale"]
+        grads = {k: g * inverse for k, g in grads.items()}
+        copies = {slot: {k: xp.asarray(a, copy=True) for k, a in arrays.items()}
+                  for slot, arrays in rest.items()}
+        new, updated = self.optimizer.update({k: xp.asarray(p, copy=True)
+                                              for k, p in params.items()},
+                                             grads, copies, t, scale / share, rate)
+        kept = {k: xp.where(finite, new[k], p) for k, p in params.items()}
+        state = {slot: {k: xp.where(finite, a, rest[slot][k]) for k, a in arrays.items()}
+                 for slot, arrays in updated.items()}
+        state[LossScale.SLOT] = self.loss_scale.next(held, finite)
+        return kept, state, C, out
+
+    def loss_scale_logs(self) -> dict[str, float]:
+        """The loss scale and the steps skipped since the last call (read from the device: once
+        an epoch), under a float16 policy; else nothing."""
+        held = self.optimizer.state.get(LossScale.SLOT) if self.loss_scale else None
+        if held is None:
+            return {}
+        total = float(held["skipped"])
+        skipped, self._skipped_seen = total - self._skipped_seen, total
+        return {"loss_scale": float(held["scale"]), "skipped_steps": skipped}
 
 
 def gemm_flops(sizes: tuple[int, ...] | list[int], M: int) -> int:

@@ -141,7 +141,8 @@ def _epoch_ends(model: Model, step: TrainingStep, run: Run, figures: _EpochFigur
                 hooks: CallbackList, shown: Progress, epoch: int) -> bool:
     """The epoch's figures to the callbacks (after the first, the compilation's seconds when
     the step was compiled); True when one of them stops the fit."""
-    logs = run.history_logs(figures.epoch_logs(epoch, run.optimizer.learning_rate))
+    logs = run.history_logs({**figures.epoch_logs(epoch, run.optimizer.learning_rate),
+                             **step.loss_scale_logs()})
     if step.compile_seconds is not None and epoch == run.first_epoch + 1:
         shown.message(f"compiled the training step in {step.compile_seconds:.1f}s")
     stop = hooks.on_epoch_end(model, epoch, logs)

@@ -56,6 +56,10 @@ class Backend:
     #: whether [`compile`][xpnet.backend.base.Backend.compile] compiles a whole step
     #: (``compile=True``, ``--compile``)
     compiles: ClassVar[bool] = False
+    #: the low-precision floating dtypes this library's GEMMs take ("bfloat16", "float16"), by
+    #: which the mixed precision policies compute ([`xpnet.precision`][xpnet.precision]); the array
+    #: API standard has none, but ``xp.astype`` and ``@`` take a library's own
+    low_precision: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, xp: Any, device: Any, lib: Any, kernels: Kernels = PORTABLE):
         self.xp, self.device, self.lib, self.kernels = xp, device, lib, kernels
@@ -93,6 +97,19 @@ class Backend:
                 f"use dtype='{supported[0] if supported else 'float32'}' or another device"
             )
         return getattr(self.xp, name)
+
+    def low_precision_dtype(self, name: str, policy: str) -> Any:
+        """The library's dtype ``name`` (one of
+        [`low_precision`][xpnet.backend.base.Backend.low_precision]) for the precision policy
+        ``policy``; a one-line
+        [`BackendError`][xpnet.backend.base.BackendError] naming the backends that have it where
+        this one does not."""
+        if name not in self.low_precision:
+            have = [n for n, cls in REGISTRY.items() if name in cls.low_precision]
+            raise BackendError(
+                f"precision={policy!r} computes in {name}, which the {self.name} backend does not "
+                f"have; backends with {name}: {', '.join(have) or 'none'} (or use precision='32')")
+        return getattr(self.lib, name)
 
     def dtypes(self) -> list[str]:
         """The names in [`DTYPES`][xpnet.backend.base.DTYPES] that this backend's device

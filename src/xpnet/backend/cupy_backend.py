@@ -17,6 +17,7 @@ class CupyBackend(Backend):
     """CuPy on a CUDA GPU; work runs with the network's GPU current."""
 
     name, module, collective = "cupy", "cupy", "nccl"
+    low_precision = ("float16",)   # CuPy has no bfloat16
     install = "install the GPU extra: pip install 'xpnet[gpu]'"
 
     def device_for_rank(self, rank: int) -> Any:

@@ -17,6 +17,7 @@ class TorchBackend(Backend):
 
     name, module = "torch", "torch"
     compiles = True
+    low_precision = ("bfloat16", "float16")
     install = "install PyTorch: pip install 'xpnet[torch]'"
 
     @classmethod

@@ -24,7 +24,9 @@ class DivergenceGuard(Callback):
     [`TrainingDiverged`][xpnet.errors.TrainingDiverged], naming the epoch and the step where it
     appeared. Where reading a value is free (the CPU) every step's cost is checked as it comes; on a
     device, whose reads wait for the queue, the epoch's loss is checked once and, when it is not
-    finite, the step is found in the epoch's costs."""
+    finite, the step is found in the epoch's costs. Under float16 loss scaling a skipped step
+    (an inf or NaN among the scaled gradients) is not divergence, since its cost is finite and it
+    changed nothing; an epoch whose every step was skipped is, as no weight moved in it."""
 
     def __init__(self, steps: int, each_step: bool, history: History):
         self.steps, self.each_step, self.history = steps, each_step, history
@@ -39,6 +41,11 @@ class DivergenceGuard(Callback):
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
         costs, self.costs = self.costs, []
+        if logs.get("skipped_steps", 0) >= self.steps:   # float16 loss scaling skipped them all
+            raise TrainingDiverged(
+                f"every step of epoch {epoch} had an inf or NaN gradient in float16 and was "
+                f"skipped (the loss scale fell to {logs['loss_scale']:g}); lower the learning "
+                "rate or use precision='bf16-mixed' or '32'.", self.history)
         if not math.isfinite(logs["loss"]):
             host = to_numpy(model.backend.xp.stack(costs)) if costs else np.array([np.nan])
             bad = int(np.flatnonzero(~np.isfinite(host))[0])
