@@ -48,10 +48,11 @@ def test_gemm_operands_have_the_steps_shapes_and_layouts():
                                       "input_grad2"]
 
 
-def relu_network(sizes, backend, dtype):
+def relu_network(sizes, backend, dtype, precision="32"):
     import xpnet
 
-    return xpnet.Network(sizes, hidden="relu", backend=backend, dtype=dtype, seed=0)
+    return xpnet.Network(sizes, hidden="relu", backend=backend, dtype=dtype, seed=0,
+                         precision=precision)
 
 
 def test_measure_reports_consistent_figures(backend):

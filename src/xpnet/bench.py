@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from . import precision as precision_module
 from .backend import BACKENDS, Backend, BackendError, resolve
 from .model import Model
 from .optim import SGD
@@ -81,7 +82,8 @@ POOL = 60_000
 
 def machine() -> dict[str, Any]:
     """What a figure was measured on: the CPU model (``lscpu``'s model name), the cores this
-    process may use, and the BLAS NumPy calls (threadpoolctl's view, else NumPy's build)."""
+    process may use, the BLAS NumPy calls (threadpoolctl's view, else NumPy's build) and the
+    CPU's bfloat16 units."""
     import os
     import platform
 
@@ -102,7 +104,10 @@ def machine() -> dict[str, Any]:
                f"kernels, {info['num_threads']} threads)"
     except (ImportError, StopIteration):
         pass
-    return {"cpu": cpu, "cores": cores, "blas": blas, "numpy": np.__version__}
+    from .backend import cpu_bf16_units
+
+    return {"cpu": cpu, "cores": cores, "blas": blas, "numpy": np.__version__,
+            "bf16_units": cpu_bf16_units()}
 
 
 class TimedStep:
@@ -134,23 +139,28 @@ def training_step(model: Model, optimizer: Any, M: int, rng: np.random.Generator
     return TimedStep(step, order, bounds)
 
 
-MakeModel = Callable[[list[int], Backend, str], Model]
-"""Builds the ReLU classifier timed: ``make_model(sizes, backend, dtype)`` (the command line
-passes ``xpnet.Network``'s)."""
+MakeModel = Callable[[list[int], Backend, str, str], Model]
+"""Builds the ReLU classifier timed: ``make_model(sizes, backend, dtype, precision)`` (the command
+line passes ``xpnet.Network``'s)."""
 
 
 def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float32",
             repeats: int = 7, sizes: tuple[int, ...] = SIZES, sample_seconds: float = 0.1,
-            compile: bool = False) -> dict[str, Any]:
+            compile: bool = False, precision: str = "32") -> dict[str, Any]:
     """Median step time, median time of its GEMMs alone, and the median of their per-repeat
     ratio, from interleaved repeats of about ``sample_seconds`` each (``compile``: the step
-    compiled whole, its compilation timed apart)."""
+    compiled whole, its compilation timed apart). Under a mixed ``precision`` policy the bare
+    GEMMs take operands of its compute dtype (bfloat16, float16), so that the ratio compares the
+    step with the same dtype's products."""
     xp = backend.xp
-    net = make_model(list(sizes), backend, dtype)
+    net = make_model(list(sizes), backend, dtype, precision)
+    policy = precision_module.get(precision)
+    gemm_dtype = backend.dtype(dtype) if policy.compute is None else \
+        backend.low_precision_dtype(policy.compute, policy.name)
     rng = np.random.default_rng(0)
     sgd = SGD(0.01, momentum=0.9)
     step = training_step(net, sgd, M, rng, compile=compile)
-    operands = _operands(backend, backend.dtype(dtype), gemm_shapes(sizes, M), rng)
+    operands = _operands(backend, gemm_dtype, gemm_shapes(sizes, M), rng)
 
     def gemms() -> None:
         for a, b in operands:
@@ -169,6 +179,7 @@ def measure(make_model: MakeModel, backend: Backend, M: int, dtype: str = "float
     flops = step_flops(sizes, M)
     return {
         "backend": backend.name, "device": backend.describe(), "dtype": dtype,
+        "precision": policy.name, "gemm_dtype": policy.compute or dtype,
         "batch_size": M, "step_us": s * 1e6, "gemm_us": g * 1e6,
         "step_over_gemm": statistics.median(a / b for a, b in zip(step_t, gemm_t)),
         "step_gflops": flops / s / 1e9, "gemm_gflops": flops / g / 1e9,
@@ -197,7 +208,10 @@ def main(args: Any, make_model: MakeModel) -> int:
         raise BackendError(f"no backend can run on device {device!r}")
     where = machine()
     compiled = getattr(args, "compile", False)
-    print(f"training step of {'-'.join(map(str, sizes))} vs its GEMMs, {args.dtype}, "
+    precision = precision_module.get(getattr(args, "precision", "32"))
+    kind = args.dtype if precision.compute is None else \
+        f"precision {precision.name} ({precision.compute} GEMMs)"
+    print(f"training step of {'-'.join(map(str, sizes))} vs its GEMMs, {kind}, "
           f"median of {args.repeats} interleaved repeats"
           + (", the step compiled whole" if compiled else "")
           + f"; {where['cpu']}, {where['cores']} cores, BLAS {where['blas']}", flush=True)
@@ -207,7 +221,7 @@ def main(args: Any, make_model: MakeModel) -> int:
     for backend in backends:
         for M in batches:  # each row as soon as it is measured: a large batch takes seconds
             r = measure(make_model, backend, M, args.dtype, args.repeats, sizes,
-                        compile=compiled)
+                        compile=compiled, precision=precision.name)
             rows.append(r)
             print(f"{r['device']:<24} {r['batch_size']:>6} {r['step_us']:>10.1f} "
                   f"{r['gemm_us']:>10.1f} {r['step_over_gemm']:>9.2f} {r['step_gflops']:>8.1f}",

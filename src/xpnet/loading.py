@@ -15,10 +15,13 @@ from .network import Network
 
 
 def load(path: str | Path, backend: str | Backend = "auto", device: Any = None,
-         dtype: str | None = None) -> Network:
+         dtype: str | None = None, precision: str | None = None) -> Network:
     """A network saved by [`xpnet.io.save`][xpnet.io.save] (``.npz`` or ``.safetensors``, told apart
-    by content), on any backend/device, in its saved dtype or ``dtype``."""
-    return load_with_state(path, backend, device, dtype)[0]
+    by content), on any backend/device, in its saved dtype or ``dtype``, and its saved precision
+    policy or ``precision`` (a mixed policy needs a backend that has its compute dtype:
+    ``precision="32"`` runs a bf16-mixed model on NumPy)."""
+    net, header, _ = _load(path, backend, device, dtype, precision)
+    return net
 
 
 def load_with_state(path: str | Path, backend: str | Backend = "auto", device: Any = None,
@@ -37,21 +40,23 @@ def load_with_header(path: str | Path, backend: str | Backend = "auto", device: 
     return net, header
 
 
-def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None
-          ) -> tuple[Network, dict[str, Any], dict[str, Any]]:
+def _load(path: str | Path, backend: str | Backend, device: Any, dtype: str | None,
+          precision: str | None = None) -> tuple[Network, dict[str, Any], dict[str, Any]]:
     header, arrays, shown = io.read_any(path)
-    return from_contents(path, header, arrays, shown, backend, device, dtype), header, arrays
+    net = from_contents(path, header, arrays, shown, backend, device, dtype, precision)
+    return net, header, arrays
 
 
 def from_contents(path: str | Path, header: dict[str, Any], arrays: dict[str, Any],
                   shown: dict[str, str], backend: str | Backend = "auto", device: Any = None,
-                  dtype: str | None = None) -> Network:
+                  dtype: str | None = None, precision: str | None = None) -> Network:
     """The network a file's contents describe ([`xpnet.io.read_any`][xpnet.io.read_any]'s header,
     arrays and shown names), for a caller that has read the file already (a resumed run)."""
     from .preprocess import Scaler
 
     try:
-        net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype)
+        net = Network.from_config(header["network"], backend=backend, device=device, dtype=dtype,
+                                  precision=precision)
     except BackendError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:

@@ -17,7 +17,8 @@ One module, one idea:
 * [`registry`][xpnet.backend.registry]: the libraries by name,
   [`resolve`][xpnet.backend.registry.resolve] and [`available`][xpnet.backend.registry.available];
 * [`generator`][xpnet.backend.generator]: the seeded random source of a network or a fit;
-* [`cpu_tuning`][xpnet.backend.cpu_tuning]: BLAS threads per step and the host allocator.
+* [`cpu_tuning`][xpnet.backend.cpu_tuning]: BLAS threads per step, the host allocator, and
+  whether the CPU has bf16 units.
 
 Adding a library is one new module and one registry line (``docs/adding-a-backend.md``). Every
 public name is importable from ``xpnet.backend`` itself.
@@ -25,9 +26,11 @@ public name is importable from ``xpnet.backend`` itself.
 
 from .base import DTYPES, REGISTRY, Backend, BackendError, cpu_only, on_its_device, to_numpy
 from .cpu_tuning import (
+    BF16_FLAGS,
     ONE_THREAD_BELOW,
     blas_controller,
     blas_threads_for,
+    cpu_bf16_units,
     tune_host_allocator,
 )
 from .cupy_backend import CupyBackend, gpu_count
@@ -38,8 +41,8 @@ from .strict_backend import StrictBackend
 from .torch_backend import TorchBackend
 
 __all__ = [
-    "BACKENDS", "DTYPES", "ONE_THREAD_BELOW", "REGISTRY", "Backend", "BackendError",
+    "BACKENDS", "BF16_FLAGS", "DTYPES", "ONE_THREAD_BELOW", "REGISTRY", "Backend", "BackendError",
     "CupyBackend", "Generator", "NumpyBackend", "StrictBackend", "TorchBackend", "available",
-    "blas_controller", "blas_threads_for", "cpu_only", "gpu_backend_of", "gpu_count",
+    "blas_controller", "blas_threads_for", "cpu_bf16_units", "cpu_only", "gpu_backend_of", "gpu_count",
     "numpy_kernels", "on_its_device", "resolve", "to_numpy", "tune_host_allocator",
 ]

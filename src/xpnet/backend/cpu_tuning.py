@@ -1,5 +1,6 @@
 """CPU tuning for the NumPy backend: how many BLAS threads a step of a given size runs on, and
-glibc's allocator kept from returning a step's large temporaries to the kernel."""
+glibc's allocator kept from returning a step's large temporaries to the kernel; and whether the
+CPU has bfloat16 units, which decides whether a bf16 policy pays on it."""
 
 from __future__ import annotations
 
@@ -72,3 +73,24 @@ def tune_host_allocator() -> bool:
         return ok and libc.mallopt(M_TRIM_THRESHOLD, 512 * 1024 * 1024) == 1
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to do
         return False
+
+
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""The CPU flags (as Linux's ``/proc/cpuinfo`` names them) of bfloat16 arithmetic units: AVX-512
+BF16 (AMD Zen 4, Intel Cooper Lake and later) and AMX (Intel Sapphire Rapids and later). Without
+one, a library computes bf16 products by converting to float32 and back, slower than float32."""
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_bf16_units() -> list[str] | None:
+    """Which of [`BF16_FLAGS`][xpnet.backend.cpu_tuning.BF16_FLAGS] this CPU has (an empty list:
+    none), or None where the flags cannot be read (no ``/proc/cpuinfo``: macOS, Windows)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh
+                          if line.startswith("flags")), None)
+    except OSError:
+        return None
+    if flags is None:
+        return None
+    return [f for f in BF16_FLAGS if f in flags]

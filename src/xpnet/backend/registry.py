@@ -71,7 +71,8 @@ def available() -> list[dict[str, Any]]:
         try:
             be = resolve(name)
             entry.update(available=True, version=getattr(be.lib, "__version__", "?"),
-                         devices=be.devices(), kernels=be.kernels.name)
+                         devices=be.devices(), kernels=be.kernels.name,
+                         low_precision=list(be.low_precision))
         except BackendError as exc:
             entry.update(available=False, reason=str(exc))
         out.append(entry)

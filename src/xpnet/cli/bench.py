@@ -9,5 +9,5 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from ..bench import main as bench_main
     from ..network import Network
 
-    return bench_main(args, lambda sizes, backend, dtype: Network(
-        sizes, hidden="relu", backend=backend, dtype=dtype, seed=0))
+    return bench_main(args, lambda sizes, backend, dtype, precision: Network(
+        sizes, hidden="relu", backend=backend, dtype=dtype, seed=0, precision=precision))

@@ -7,7 +7,7 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from .. import __version__, activations, init, losses, optim, recipes, schedules
+from .. import __version__, activations, init, losses, optim, precision, recipes, schedules
 from .common import EXIT_USAGE
 
 
@@ -31,6 +31,17 @@ positive_int = checked(int, lambda v: v >= 1, ">= 1")
 fraction = checked(float, lambda v: 0.0 <= v < 1.0, "in [0, 1)")
 positive_float = checked(float, lambda v: 0.0 < v < float("inf"), "a finite number > 0")
 nonneg_float = checked(float, lambda v: 0.0 <= v < float("inf"), "a finite number >= 0")
+
+
+PRECISIONS = tuple(precision.POLICIES)
+
+
+def precision_name(text: str) -> str:
+    """A precision policy's name, Keras's aliases (``mixed_bfloat16``) turned into it."""
+    try:
+        return precision.get(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def hidden_size(text: str) -> int:
@@ -140,6 +151,9 @@ def build_parser() -> Parser:
     t.add_argument("--dropout", type=fraction, help="dropout rate after each hidden layer")
     t.add_argument("--seed", type=int, help="random seed (default 0)")
     t.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    t.add_argument("--precision", choices=PRECISIONS, type=precision_name,
+                   help="32 (default), bf16-mixed or 16-mixed: float32 weights, GEMMs in "
+                        "bfloat16/float16 (the torch backend; cupy float16)")
     t.add_argument("--scaling", choices=("pixels", "standardize", "minmax", "none"),
                    help="input preprocessing, fitted on the training split")
     t.add_argument("--validation-split", type=fraction, default=0.0)
@@ -222,6 +236,9 @@ def build_parser() -> Parser:
                    help="layer sizes of the ReLU network timed, input to output "
                         "(default: 784 512 512 10)")
     b.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    b.add_argument("--precision", choices=PRECISIONS, default="32", type=precision_name,
+                   help="precision policy of the step timed: 32, bf16-mixed or 16-mixed (its "
+                        "GEMMs timed in bfloat16/float16 alike)")
     b.add_argument("--repeats", type=positive_int, default=7,
                    help="interleaved repeats per measurement; medians are shown (default: 7)")
     b.add_argument("--compile", action="store_true",

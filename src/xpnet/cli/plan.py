@@ -95,7 +95,8 @@ class Plan:
         return Network([self.n_features, *hidden, self.n_out],
                        hidden=self.pick("activation"), output=self.output, loss=self.cost(),
                        init=o.init, bias_init=o.bias_init, dropout=self.dropout, l2=self.l2,
-                       backend=o.backend, device=o.device, dtype=o.dtype, seed=o.seed)
+                       backend=o.backend, device=o.device, dtype=o.dtype, seed=o.seed,
+                       precision=o.precision or "32")
 
     def cost(self) -> Any:
         """The cost, with ``--label-smoothing`` where given."""

@@ -227,7 +227,7 @@ def _model(opts: argparse.Namespace, plan: Plan, ds: datasets.Dataset, ck: Any,
 
     if ck is not None:
         return from_contents(ck.path, ck.header, ck.arrays, ck.shown, backend=opts.backend,
-                             device=opts.device)
+                             device=opts.device, precision=opts.precision)
     net = plan.network()
     net.preprocessing = Scaler(plan.scaling).fit(X_train)
     net.class_names = None if plan.regression else list(ds.class_names)

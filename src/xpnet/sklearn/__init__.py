@@ -18,8 +18,9 @@ validation score is weighted too. The regressor's ``loss`` is scikit-learn's:
 ``"squared_error"`` or ``"poisson"`` (an exp output and half the Poisson deviance).
 xpnet's own: ``backend`` and ``device`` (``"auto"``: a GPU when CuPy sees one), ``dtype``
 (default: float32 for float32 input, else float64, as scikit-learn does), ``dropout``,
-the classifier's ``loss``, ``init`` and ``compile`` (the step compiled whole, on the torch
-backend).
+the classifier's ``loss``, ``init``, ``compile`` (the step compiled whole, on the torch
+backend) and ``precision`` (``"bf16-mixed"``, ``"16-mixed"``: float32 weights and GEMMs in
+bfloat16/float16, [`xpnet.precision`][xpnet.precision]; float32 by default then).
 
 Arrays of another library (CuPy, PyTorch, array-api-strict) are accepted as they are, and
 predictions come back in the input's library and on its device (the array API convention:

@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from .. import init as initialisers
-from .. import losses, optim
+from .. import losses, optim, precision
 from ..backend import BackendError, gpu_backend_of, resolve, to_numpy
 from ..network import Network
 from .arrays import SPARSE, foreign, kind_of
@@ -62,6 +62,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         "loss": [StrOptions(set(losses.NAMES)), None],
         "init": [StrOptions(set(initialisers.NAMES)), None],
         "compile": ["boolean"],
+        "precision": [StrOptions({*precision.POLICIES, *precision.ALIASES})],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
 
@@ -77,7 +78,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                  backend: str = "auto",
                  device: Any = None, dtype: str | None = None, dropout: float = 0.0,
                  loss: str | None = None, init: str | None = None, compile: bool = False,
-                 class_weight: Any = None):
+                 class_weight: Any = None, precision: str = "32"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -109,6 +110,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
         self.init = init
         self.compile = compile
         self.class_weight = class_weight
+        self.precision = precision
 
     # ------------------------------------------------------------------ checks
     def _sizes(self) -> list[Any]:
@@ -151,6 +153,8 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
     def _dtype_name(self, X: Any) -> str:
         if self.dtype is not None:
             return self.dtype
+        if precision.get(self.precision).mixed:   # float32 master weights
+            return "float32"
         return "float32" if str(getattr(X, "dtype", "")).endswith("float32") else "float64"
 
     # ------------------------------------------------------------------ the network
@@ -168,7 +172,7 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                                 hidden=ACTIVATIONS[self.activation], output=output,
                                 loss=loss, init=self.init, dropout=self.dropout,
                                 backend=self._backend(X), dtype=self._dtype_name(X),
-                                seed=seed)
+                                seed=seed, precision=self.precision)
         if self.init is None:
             self._glorot_uniform()
         self.n_layers_ = len(sizes) + 2
@@ -332,8 +336,9 @@ class BaseMLP(StochasticFit, LbfgsFit, BaseEstimator):
                               else saved["device"])
         except BackendError as exc:
             warnings.warn(f"{saved['backend']} is not available here ({exc}); the network is "
-                          "restored on NumPy", stacklevel=2)
+                          "restored on NumPy, in precision '32'", stacklevel=2)
             backend = resolve("numpy")
+            saved["config"] = {**saved["config"], "precision": "32"}
         net = Network.from_config(saved["config"], backend=backend, dtype=saved["dtype"])
         net.set_parameters(saved["params"])
         if saved.get("rng") is not None:   # so that the shuffling goes on as it would have
