@@ -41,8 +41,9 @@ from .strict_backend import StrictBackend
 from .torch_backend import TorchBackend
 
 __all__ = [
-    "BACKENDS", "BF16_FLAGS", "DTYPES", "ONE_THREAD_BELOW", "REGISTRY", "Backend", "BackendError",
-    "CupyBackend", "Generator", "NumpyBackend", "StrictBackend", "TorchBackend", "available",
-    "blas_controller", "blas_threads_for", "cpu_bf16_units", "cpu_only", "gpu_backend_of", "gpu_count",
-    "numpy_kernels", "on_its_device", "resolve", "to_numpy", "tune_host_allocator",
+    "BACKENDS", "BF16_FLAGS", "DTYPES", "ONE_THREAD_BELOW", "REGISTRY", "Backend",
+    "BackendError", "CupyBackend", "Generator", "NumpyBackend", "StrictBackend", "TorchBackend",
+    "available", "blas_controller", "blas_threads_for", "cpu_bf16_units", "cpu_only",
+    "gpu_backend_of", "gpu_count", "numpy_kernels", "on_its_device", "resolve", "to_numpy",
+    "tune_host_allocator",
 ]

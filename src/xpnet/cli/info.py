@@ -9,8 +9,8 @@ import platform
 import numpy as np
 
 from .. import __version__
-from ..precision import POLICIES
 from ..backend import BF16_FLAGS, available, cpu_bf16_units
+from ..precision import POLICIES
 
 
 def cmd_info(args: argparse.Namespace) -> int:
