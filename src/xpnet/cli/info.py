@@ -41,7 +41,8 @@ def _bf16_line(units: list[str] | None) -> str:
     if units is None:
         return "CPU bf16 units: unknown here (no /proc/cpuinfo)"
     if units:
-        return f"CPU bf16 units: {', '.join(units)} (bf16-mixed on the torch CPU backend computes on them)"
+        return (f"CPU bf16 units: {', '.join(units)} (bf16-mixed on the torch CPU backend "
+                "computes on them)")
     return (f"CPU bf16 units: none (no {' or '.join(BF16_FLAGS)}); warning: bf16-mixed on this "
             "CPU converts each product to float32 and back, slower than precision '32'")
 
