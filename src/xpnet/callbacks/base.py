@@ -119,8 +119,11 @@ class History(Callback):
     extras: dict[str, list[float]] = field(default_factory=dict)
 
     def on_epoch_end(self, model: Model, epoch: int, logs: dict[str, float]) -> bool:
-        """Record the epoch (the fit loop places it after validation)."""
+        """Record the epoch (the fit loop places it after validation), with the figures beyond
+        the standard ones that the loop and the callbacks before this one logged (so that a
+        checkpoint written after it holds them)."""
         self.append(logs)
+        self.add_extras(logs)
         return False
 
     def append(self, logs: dict[str, float]) -> None:
@@ -129,14 +132,14 @@ class History(Callback):
 
     def add_extras(self, logs: dict[str, float]) -> None:
         """Keep the keys callbacks added to this epoch's logs (the fit loop calls it once every
-        callback has seen them)."""
+        callback has seen them; calling it again for the same epoch keeps the latest values)."""
         done = len(self.epoch)
         for key, value in logs.items():
             if key in STANDARD_LOGS or not isinstance(value, (int, float)):
                 continue
             column = self.extras.setdefault(key, [])
-            column.extend([math.nan] * (done - 1 - len(column)))
-            column.append(float(value))
+            column.extend([math.nan] * (done - len(column)))
+            column[done - 1] = float(value)
 
     def __getitem__(self, key: str) -> list[float]:
         """Any recorded figure by name: ``history["val_f1"]`` as ``history.val_loss``."""
