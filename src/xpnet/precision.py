@@ -139,10 +139,15 @@ class LossScale:
     [`SLOT`][xpnet.precision.LossScale.SLOT], so that checkpoints hold it and a compiled step
     takes it as data. Everything happens on the device: the finite check is a reduction, the
     skip a select between the updated and the previous parameters and state, and the new scale a
-    select; nothing is read back, so a GPU step never waits on the host. One difference from
-    the anchor follows: the optimizer's step count counts skipped steps too (the host cannot know
-    which steps were skipped without waiting), which shifts Adam's bias correction by the few
-    steps skipped at the start, when the scale finds its level.
+    select; nothing is read back, so a GPU step never waits on the host.
+
+    Two differences from the anchor follow. The optimizer's step count counts skipped steps too
+    (the host cannot know which steps were skipped without waiting), which shifts Adam's bias
+    correction by the few steps skipped at the start, when the scale finds its level. And the
+    scale multiplies the gradient scale the optimizer asks for (SGD's ``-eta``,
+    [`xpnet.optim`][xpnet.optim]) in the one pass over the output error that carries both, so the
+    float16 values of an SGD step are ``S eta dC``: the scale finds its level as it would, from
+    ``eta`` times its place.
     """
 
     SLOT = "loss_scale"
