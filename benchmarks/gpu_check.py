@@ -84,6 +84,11 @@ STEPS = [
     Step("epoch_vs_torch", 90, 40,
          "one MNIST epoch (~1-2 s on the GPU) x 2 epochs x 3 repeats x 2 libraries, fresh "
          "processes that each import CuPy or PyTorch (~3-5 s)"),
+    Step("mixed_precision", 120, 45,
+         "the MNIST recipe cut to 5 epochs (its accuracy a figure of its own) under bf16-mixed "
+         "on torch cuda:0 (~1 s an epoch plus ~8 s of imports and start) and under 16-mixed on "
+         "CuPy (~2 s an epoch plus ~10 s of float16 kernels compiled on first use), then xpnet "
+         "bench at batch 2048 and 8192 with 3 repeats for each (~7 s each)"),
     Step("distributed", 120, 40,
          "two ranks sharing the one GPU, 5 epochs of spirals each: over MPI with CuPy arrays "
          "staged through the host (~15 s: two processes importing CuPy, kernels compiled on "
@@ -97,9 +102,7 @@ STEPS = [
          "batch 128, 2048 and 8192 on cupy and torch:cuda, 0.1 s each, then its tables"),
 ]
 BUDGET_S = 540
-MIXED_PRECISION_RESERVE_S = 45
-"""Room kept in the budget for the mixed-precision step that is still to come."""
-assert sum(s.estimate_s for s in STEPS) + MIXED_PRECISION_RESERVE_S <= BUDGET_S
+assert sum(s.estimate_s for s in STEPS) <= BUDGET_S
 BY_NAME = {s.name: s for s in STEPS}
 
 
@@ -310,6 +313,49 @@ class Check:
             args = ["--gpu", "--repeats", "3", "--epochs", "2"]
         self.command(name, [PY, str(HERE / "compare_torch.py"), *args, "--json", str(path)])
         return json.loads(path.read_text())
+
+    def mixed_precision(self, name: str) -> dict[str, Any]:
+        """The precision policies where the GPU has their units: the recipe (5 epochs) and the
+        bench rows under bf16-mixed on torch CUDA and 16-mixed on CuPy (dry: bf16-mixed on the
+        torch CPU backend, small; CuPy skipped)."""
+        runs = [("torch_bf16", "torch", "bf16-mixed", [] if self.dry else ["--device", "cuda:0"]),
+                ("cupy_fp16", "cupy", "16-mixed", [])]
+        out: dict[str, Any] = {}
+        for key, backend, policy, device in runs:
+            why = "dry run: no CUDA device" if self.dry and backend == "cupy" else \
+                None if _importable(backend) else f"{backend} is not installed"
+            if why:
+                out[key] = {"status": "skipped", "reason": why}
+                continue
+            small = self.dry
+            fit = ["--epochs", "1", "--hidden", "32"] if small else ["--epochs", "5"]
+            rows = ["--sizes", "64", "32", "10", "--batch-sizes", "16", "--repeats", "2"] \
+                if small else ["--batch-sizes", "2048", "8192", "--repeats", "3"]
+            metrics, bench = (self.out / f"{name}-{key}-{what}.json" for what in
+                              ("metrics", "bench"))
+            try:
+                self.command(f"{name}-{key}", [
+                    PY, "-m", "xpnet", "train", "--backend", backend, *device, "--precision",
+                    policy, "--no-download", "--metrics-out", str(metrics), *fit])
+                m = json.loads(metrics.read_text())
+                out[key] = {"status": "ok", "precision": policy,
+                            **{k: m[k] for k in ("test_accuracy", "train_seconds", "epochs")
+                               if k in m}}
+                self.command(f"{name}-{key}-bench", [
+                    PY, "-m", "xpnet", "bench", "--backend", backend, *device, "--precision",
+                    policy, *rows, "--json", str(bench)])
+                out[key]["bench"] = json.loads(bench.read_text())["results"]
+            except Stopped as exc:
+                exc.figures = out
+                raise
+            except RuntimeError as exc:
+                out[key] = {**out.get(key, {}), "status": "failed", "error": str(exc)}
+        if all(r["status"] == "skipped" for r in out.values()):
+            raise Skip("; ".join(f"{k}: {r['reason']}" for k, r in out.items()))
+        if any(r["status"] == "failed" for r in out.values()):
+            raise Failed("; ".join(f"{k}: {r['error']}" for k, r in out.items()
+                                   if r["status"] == "failed"), out)
+        return out
 
     def distributed(self, name: str) -> dict[str, Any]:
         """Two ranks on the one GPU: MPI with device arrays staged through the host, and
@@ -539,6 +585,9 @@ def headline(r: dict[str, Any]) -> str:
                                                    if v.get("test_accuracy") is not None
                                                    else f" ({v.get('error', '')[:80]})")
                          for k, v in r.items() if isinstance(v, dict) and "status" in v)
+    if step == "mixed_precision":
+        return "; ".join(_mixed_line(k, v) for k, v in r.items()
+                         if isinstance(v, dict) and "status" in v)
     if step == "profile":
         return "; ".join(f"b{x['batch']}: wall {x['wall_us']:.0f} us, kernels "
                          f"{x['kernel_us']:.0f} us, {x['kernels_per_step']:.0f} per step"
@@ -548,6 +597,16 @@ def headline(r: dict[str, Any]) -> str:
     if "test_accuracy" in r:
         return f"test accuracy {r['test_accuracy']:.4f}, training {r['train_seconds']:.1f} s"
     return ""
+
+
+def _mixed_line(key: str, r: dict[str, Any]) -> str:
+    """One policy's figures in the summary: accuracy, training time and the bench rows."""
+    if r["status"] != "ok":
+        return f"{key}: {r['status']} ({(r.get('error') or r.get('reason') or '')[:80]})"
+    rows = ", ".join(f"b{x['batch_size']} {x['step_gflops']:.0f} GFLOP/s "
+                     f"(GEMMs {x['gemm_gflops']:.0f})" for x in r.get("bench", []))
+    return (f"{key}: {r.get('test_accuracy', float('nan')):.4f} after {r.get('epochs')} epochs "
+            f"in {r.get('train_seconds', float('nan')):.1f} s; {rows}")
 
 
 # --------------------------------------------------------------------- the supervisor

@@ -39,6 +39,34 @@ def test_bare_matmul(benchmark, backend, dtype, batch, layer, op):
     add_gflops(benchmark)
 
 
+def low_precision_or_skip(backend, low):
+    """The backend's ``low`` dtype ("bfloat16", "float16"); skipped where the backend has none,
+    and float16 on a CPU (no CPU here has float16 GEMM units: a product takes tens of times
+    float32's time, a GPU figure)."""
+    if low not in backend.low_precision:
+        pytest.skip(f"{backend.name} has no {low}")
+    if low == "float16" and not backend.is_gpu:
+        pytest.skip("float16 GEMMs have no CPU units: timed on a GPU")
+    return backend.low_precision_dtype(low, low)
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
+@pytest.mark.parametrize("op", OPS)
+def test_bare_matmul_low_precision(benchmark, backend, low, batch, layer, op):
+    """The roofline of a mixed precision policy's GEMMs: xp.matmul alone in bfloat16 or
+    float16, on a layer's shapes."""
+    xp, dt = backend.xp, low_precision_or_skip(backend, low)
+    A, W, D = (xp.astype(a, dt) for a in operands(backend, "float32", batch, *layer))
+    fn = {"forward": lambda: xp.matmul(A, W), "weight_grad": lambda: xp.matmul(A.T, D),
+          "input_grad": lambda: xp.matmul(D, W.T)}[op]
+    record(benchmark, backend, low, batch, 2 * batch * layer[0] * layer[1], op=op,
+           layer=f"{layer[0]}x{layer[1]}", kind="bare")
+    benchmark(synced(fn, backend))
+    add_gflops(benchmark)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("batch", BATCHES)
 @pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
@@ -75,6 +103,24 @@ def test_train_step(benchmark, backend, dtype, batch):
     net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, dtype=dtype, seed=0)
     step = training_step(net, xpnet.SGD(0.01, momentum=0.9), batch, np.random.default_rng(0))
     record(benchmark, backend, dtype, batch, step_flops(SIZES, batch), kind="step")
+    benchmark(synced(step, backend))
+    add_gflops(benchmark)
+
+
+@pytest.mark.parametrize("precision", ["bf16-mixed", "16-mixed"])
+@pytest.mark.parametrize("batch", BATCHES)
+def test_train_step_mixed(benchmark, backend, precision, batch):
+    """The same step under a mixed precision policy (float32 weights, GEMMs in bfloat16 or
+    float16; float16 with its loss scaling), on the backends that have the compute dtype."""
+    from xpnet.bench import step_flops, training_step
+
+    low = xpnet.precision.get(precision).compute
+    low_precision_or_skip(backend, low)
+    net = xpnet.Network(list(SIZES), hidden="relu", backend=backend, seed=0,
+                        precision=precision)
+    step = training_step(net, xpnet.SGD(0.01, momentum=0.9), batch, np.random.default_rng(0))
+    record(benchmark, backend, low, batch, step_flops(SIZES, batch), kind="step",
+           precision=precision)
     benchmark(synced(step, backend))
     add_gflops(benchmark)
 

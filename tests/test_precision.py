@@ -44,7 +44,8 @@ def test_policy_names_and_aliases():
 
 @pytest.mark.parametrize("backend", ["numpy", "array_api_strict"])
 @pytest.mark.parametrize("policy,dtype,others", [("bf16-mixed", "bfloat16", "torch"),
-                                                 ("16-mixed", "float16", "cupy, torch")])
+                                                 ("16-mixed", "float16", "cupy, torch")],
+                         ids=["bf16", "fp16"])   # ids without "cupy": not a GPU-only case
 def test_a_backend_without_the_dtype_refuses_in_one_line(backend, policy, dtype, others):
     with pytest.raises(BackendError) as caught:
         xpnet.Network([4, 3, 2], backend=backend, precision=policy)

@@ -13,6 +13,7 @@ from . import (  # noqa: E402
     metrics,
     optim,
     plot,
+    precision,
     schedules,
 )
 from .backend import Backend, BackendError, resolve  # noqa: E402
@@ -33,5 +34,5 @@ __all__ = [
     "Callback", "DataError", "Dense", "Dropout", "EarlyStopping", "History", "ModelFileError",
     "Network", "SGD", "Scaler", "TrainingDiverged", "activations", "backend", "comm",
     "cross_validate", "datasets", "evaluate", "fit", "gradcheck", "init", "load", "losses",
-    "metrics", "optim", "plot", "resolve", "save", "schedules", "__version__",
+    "metrics", "optim", "plot", "precision", "resolve", "save", "schedules", "__version__",
 ]

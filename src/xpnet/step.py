@@ -22,7 +22,7 @@ CPUs compute on them slowly); a velocity that small moves no weight, so the upda
 the flush depends only on the step count, so a resumed run flushes where the original did.
 
 Under a float16 policy the step also scales the loss ([`LossScale`][xpnet.precision.LossScale]):
-the scale multiplies the gradient scale of step 2, the gradients are checked and divided by it
+the scale multiplies the gradient scale of part 2 above, the gradients are checked and divided by it
 in float32 before the update, and a step with an inf or a NaN among them keeps the previous
 parameters and state by a select on the device.
 
