@@ -4,6 +4,7 @@ command line and scikit-learn, and the backends that refuse."""
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 
 import numpy as np
@@ -316,6 +317,17 @@ def test_train_and_bench_take_precision(tmp_path, capsys, data_dir):
     assert "precision 16-mixed (float16 GEMMs)" in capsys.readouterr().out
     assert main(["train", "--dataset", "wheat-seeds", "--precision", "bf16-mixed"]) == 2
     assert "backends with bfloat16: torch" in capsys.readouterr().err
+    # the model file keeps bf16-mixed: NumPy runs it in float32 when asked, ONNX exports float32
+    assert main(["evaluate", str(model), "--backend", "numpy"]) == 2
+    assert "--precision 32 on the command line" in capsys.readouterr().err
+    assert main(["evaluate", str(model), "--backend", "numpy", "--precision", "32"]) == 0
+    assert "accuracy" in capsys.readouterr().out
+    rows = tmp_path / "rows.csv"
+    np.savetxt(rows, np.random.default_rng(0).random((3, 7)) * 10, delimiter=",")
+    assert main(["predict", str(model), "--input", str(rows), "--backend", "torch"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) >= 3
+    if importlib.util.find_spec("onnx"):
+        assert main(["export", str(model), str(tmp_path / "m.onnx")]) == 0
     with pytest.raises(SystemExit):
         main(["train", "--precision", "fp8"])
     assert "unknown precision 'fp8'" in capsys.readouterr().err

@@ -17,6 +17,11 @@ The graph, batch dimension dynamic (``N``), in the model's dtype (float32, or fl
   ``probabilities`` (N, n_outputs), what [`Network.forward`][xpnet.network.Network.forward] returns.
   Otherwise one output, ``outputs`` (N, n_outputs).
 
+A model under a mixed precision policy ([`xpnet.precision`][xpnet.precision]) exports its float32
+master weights, and its graph computes in float32: the graph's outputs are those of
+``net.to(precision="32")``, and differ from the model's own bfloat16 or float16 forward pass by
+about that dtype's rounding.
+
 Opset 18 and IR version 8: ONNX Runtime has loaded these since 1.14 (2023), and every operator
 used here has had the same meaning since opset 13. Needs ``pip install "xpnet[onnx]"``.
 """

@@ -175,7 +175,7 @@ class TrainingStep:
         or for a compiled step a 0-d array (kept while the learning rate is the same), so that
         a new learning rate is new data, not a new graph; with the time a compilation starts."""
         model, opt = self.model, self.optimizer
-        if opt.slots and not any(slot in opt.state for slot in opt.slots):
+        if opt.slots and opt.slots[0] not in opt.state:   # (a loss scale may be there already)
             opt.state = {**opt.state, **opt.init_state(model.named_parameters())}
         if self.loss_scale is not None and LossScale.SLOT not in opt.state:
             like = next(iter(model.named_parameters().values()))

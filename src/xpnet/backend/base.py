@@ -108,7 +108,8 @@ class Backend:
             have = [n for n, cls in REGISTRY.items() if name in cls.low_precision]
             raise BackendError(
                 f"precision={policy!r} computes in {name}, which the {self.name} backend does not "
-                f"have; backends with {name}: {', '.join(have) or 'none'} (or use precision='32')")
+                f"have; backends with {name}: {', '.join(have) or 'none'} (or precision '32': "
+                "precision='32' in Python, --precision 32 on the command line)")
         return getattr(self.lib, name)
 
     def dtypes(self) -> list[str]:

@@ -20,7 +20,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .. import loading
     from ..metrics import accuracy, confusion_matrix, report
 
-    net = loading.load(args.model, backend=args.backend, device=args.device)
+    net = loading.load(args.model, backend=args.backend, device=args.device,
+                       precision=args.precision)
     X, y, which = _rows_to_score(args, net)
     X = model_inputs(net, X, args.model)
     if not net.is_classifier:

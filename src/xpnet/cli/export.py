@@ -14,7 +14,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix not in (".onnx", ".safetensors", ".npz"):
         raise UsageError(f"{out}: name the output .onnx, .safetensors or .npz")
-    net = loading.load(args.model, backend="numpy")
+    net = loading.load(args.model, backend="numpy", precision="32")   # float32 master weights
     try:
         if out.suffix == ".onnx":
             from ..export import IR_VERSION, OPSET

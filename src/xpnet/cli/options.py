@@ -200,6 +200,9 @@ def build_parser() -> Parser:
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
     common(e)
     e.add_argument("model")
+    e.add_argument("--precision", choices=PRECISIONS, type=precision_name,
+                   help="the precision policy to run the model in (default: the one it was "
+                        "trained in; 32 runs a mixed precision model on any backend)")
     e.add_argument("--dataset",
                    help="the data to score (default: the dataset the model records, whose "
                         "held-out test rows are scored; mnist for models that record none)")
@@ -210,6 +213,9 @@ def build_parser() -> Parser:
     pr = sub.add_parser("predict", help="predict classes for new inputs")
     common(pr)
     pr.add_argument("model")
+    pr.add_argument("--precision", choices=PRECISIONS, type=precision_name,
+                    help="the precision policy to run the model in (default: the one it was "
+                         "trained in; 32 runs a mixed precision model on any backend)")
     pr.add_argument("--input", required=True,
                     help="a CSV of feature rows, a .npy array, or an IDX images file")
     pr.add_argument("--out", help="write predictions as CSV here (default: stdout)")

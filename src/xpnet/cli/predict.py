@@ -38,7 +38,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     gives them (its input scaling applied, its class labels), one CSV line per row."""
     from .. import loading
 
-    net = loading.load(args.model, backend=args.backend, device=args.device)
+    net = loading.load(args.model, backend=args.backend, device=args.device,
+                       precision=args.precision)
     X = check_rows(net, _read_inputs(args.input, net.n_inputs), args.model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
