@@ -23,20 +23,25 @@ def operands(backend, dtype, M, n_in, n_out):
     return A, W, D
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("batch", BATCHES)
-@pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
-@pytest.mark.parametrize("op", OPS)
-def test_bare_matmul(benchmark, backend, dtype, batch, layer, op):
-    """The roofline: xp.matmul alone on the shapes of one of a layer's GEMMs."""
+def time_bare(benchmark, backend, dtype, batch, layer, op, A, W, D):
+    """Time ``xp.matmul`` alone on the operands of one of a layer's GEMMs."""
     xp = backend.xp
-    A, W, D = operands(backend, dtype, batch, *layer)
     fn = {"forward": lambda: xp.matmul(A, W), "weight_grad": lambda: xp.matmul(A.T, D),
           "input_grad": lambda: xp.matmul(D, W.T)}[op]
     record(benchmark, backend, dtype, batch, 2 * batch * layer[0] * layer[1], op=op,
            layer=f"{layer[0]}x{layer[1]}", kind="bare")
     benchmark(synced(fn, backend))
     add_gflops(benchmark)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda t: f"{t[0]}x{t[1]}")
+@pytest.mark.parametrize("op", OPS)
+def test_bare_matmul(benchmark, backend, dtype, batch, layer, op):
+    """The roofline: xp.matmul alone on the shapes of one of a layer's GEMMs."""
+    time_bare(benchmark, backend, dtype, batch, layer, op,
+              *operands(backend, dtype, batch, *layer))
 
 
 def low_precision_or_skip(backend, low):
@@ -58,13 +63,8 @@ def test_bare_matmul_low_precision(benchmark, backend, low, batch, layer, op):
     """The roofline of a mixed precision policy's GEMMs: xp.matmul alone in bfloat16 or
     float16, on a layer's shapes."""
     xp, dt = backend.xp, low_precision_or_skip(backend, low)
-    A, W, D = (xp.astype(a, dt) for a in operands(backend, "float32", batch, *layer))
-    fn = {"forward": lambda: xp.matmul(A, W), "weight_grad": lambda: xp.matmul(A.T, D),
-          "input_grad": lambda: xp.matmul(D, W.T)}[op]
-    record(benchmark, backend, low, batch, 2 * batch * layer[0] * layer[1], op=op,
-           layer=f"{layer[0]}x{layer[1]}", kind="bare")
-    benchmark(synced(fn, backend))
-    add_gflops(benchmark)
+    time_bare(benchmark, backend, low, batch, layer, op,
+              *(xp.astype(a, dt) for a in operands(backend, "float32", batch, *layer)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

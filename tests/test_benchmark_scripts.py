@@ -72,3 +72,22 @@ def test_every_scikit_learn_comparison_runs_for_both_libraries(scenario):
         row = compare_sklearn.child(library, scenario, "wine", 0)
         assert row["metric"] == "accuracy" and row["n"] == 178
         assert 0.8 < row["score"] <= 1.0 and row["fit_seconds"] > 0
+
+
+def test_profile_precision_splits_both_steps(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("torch")
+    import json
+
+    import profile_precision
+
+    out = tmp_path / "p.json"
+    monkeypatch.setattr(sys, "argv", ["profile_precision.py", "--sizes", "20", "8", "3",
+                                      "--batch", "8", "--rounds", "1", "--steps", "2",
+                                      "--json", str(out)])
+    assert profile_precision.main() == 0
+    text = capsys.readouterr().out
+    assert "bf16-mixed / 32, median over 1 rounds" in text
+    rows = json.loads(out.read_text())["rows"]
+    assert rows["bf16-mixed"]["casts_us"] > 0 and rows["32"]["gemm_us"] > 0
+    for r in rows.values():
+        assert r["ops_us"] == pytest.approx(r["gemm_us"] + r["casts_us"] + r["other_us"])

@@ -44,6 +44,13 @@ def precision_name(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def run_in_precision(sp: argparse.ArgumentParser) -> None:
+    """``--precision`` for a command that runs a saved model."""
+    sp.add_argument("--precision", choices=PRECISIONS, type=precision_name,
+                    help="the precision policy to run the model in (default: the one it was "
+                         "trained in; 32 runs a mixed precision model on any backend)")
+
+
 def hidden_size(text: str) -> int:
     """A hidden layer's size (an integer >= 1), or ``none`` (0: no hidden layer)."""
     return 0 if text.strip().lower() == "none" else positive_int(text)
@@ -200,9 +207,7 @@ def build_parser() -> Parser:
     e = sub.add_parser("evaluate", help="accuracy and confusion matrix of a saved model")
     common(e)
     e.add_argument("model")
-    e.add_argument("--precision", choices=PRECISIONS, type=precision_name,
-                   help="the precision policy to run the model in (default: the one it was "
-                        "trained in; 32 runs a mixed precision model on any backend)")
+    run_in_precision(e)
     e.add_argument("--dataset",
                    help="the data to score (default: the dataset the model records, whose "
                         "held-out test rows are scored; mnist for models that record none)")
@@ -213,9 +218,7 @@ def build_parser() -> Parser:
     pr = sub.add_parser("predict", help="predict classes for new inputs")
     common(pr)
     pr.add_argument("model")
-    pr.add_argument("--precision", choices=PRECISIONS, type=precision_name,
-                    help="the precision policy to run the model in (default: the one it was "
-                         "trained in; 32 runs a mixed precision model on any backend)")
+    run_in_precision(pr)
     pr.add_argument("--input", required=True,
                     help="a CSV of feature rows, a .npy array, or an IDX images file")
     pr.add_argument("--out", help="write predictions as CSV here (default: stdout)")
