@@ -390,3 +390,19 @@ def test_the_default_recipe_reaches_its_accuracy_in_bf16(tmp_path, data_dir, cap
     import json
 
     assert json.loads(metrics.read_text())["test_accuracy"] >= 0.983
+
+
+def test_the_loss_scale_is_standard_array_code():
+    """The scale's finite check and its moves run on array-api-strict (the conformance checker,
+    on its simulated device): no library-specific call hides in them."""
+    be = xpnet.resolve("array_api_strict", "device1")
+    xp, ls = be.xp, LossScale(be.xp)
+    state = ls.initial(be, xp.float32)
+    ok = xp.asarray([1.0, 2.0], device=be.device)
+    bad = xp.asarray([1.0, xp.inf], device=be.device)
+    assert bool(ls.finite({"W1": ok, "b1": ok})) and not bool(ls.finite({"W1": ok, "b1": bad}))
+    state = ls.next(state, ls.finite({"W1": bad}))
+    assert float(state["scale"]) == LossScale.INITIAL / 2 and float(state["skipped"]) == 1
+    state["good"] = be.scalar(LossScale.INTERVAL - 1, xp.float32)
+    state = ls.next(state, ls.finite({"W1": ok}))
+    assert float(state["scale"]) == LossScale.INITIAL and float(state["good"]) == 0

@@ -14,17 +14,18 @@ PyTorch's automatic mixed precision, Keras's ``mixed_bfloat16``/``mixed_float16`
   those copies. A cast is one pass over an array; a GEMM on it reads it many times.
 * **the GEMMs in the compute dtype**: ``Z = A W``, ``D W^T`` and ``A^T D`` take compute-dtype
   operands. The libraries accumulate such products in float32 and round the result once, so a
-  product's relative error is about the compute dtype's epsilon (2^-8 for bf16, 2^-11 for fp16),
-  not the inner dimension times it.
+  product's relative error is about the compute dtype's unit roundoff (2^-8 for bf16, 2^-11 for
+  fp16), not the inner dimension times it.
 * **element-wise work in the compute dtype where it is safe**: the bias add and the hidden
   activations (ReLU is exact in any dtype; the smooth ones lose the dtype's epsilon, as their
   inputs already have) and their backward products.
 * **float32 where it is not**: the output layer's result is cast to float32 before the cost, so
-  softmax, the logarithms and every cost run in float32 (``exp`` of a bf16 logit is off by up to
-  8 bits, and a sum over classes of them more); the bias gradients, sums over the batch, are
-  accumulated in float32 (a bf16 running sum of 128 rows stops growing once it is 256 times a
-  row's term); the weight gradients are cast to float32 as they leave the GEMM, so clipping, the
-  L2 term and the optimizer's update all see float32.
+  softmax, the logarithms and every cost run in float32 (a probability of 0.999 is 1.0 in bf16,
+  whose spacing near 1 is 2^-8, so a confident prediction's cost and output error ``A - Y``
+  would be 0); the bias gradients, sums over the batch, are accumulated in float32 (a bf16
+  running sum of 128 rows stops growing once it is 256 times a row's term); the weight gradients
+  are cast to float32 as they leave the GEMM, so clipping, the L2 term and the optimizer's update
+  all see float32.
 
 ``"16-mixed"`` adds **dynamic loss scaling** ([`LossScale`][xpnet.precision.LossScale]): float16's
 smallest normal number is 6.1e-5, and backpropagated errors are often smaller, so the output error
