@@ -233,6 +233,17 @@ def test_skipped_steps_are_logged_and_do_not_stop_the_fit(monkeypatch):
     assert h.extras["loss_scale"][0] < 2.0 ** 30 and h.accuracy[-1] > 0.9
 
 
+def test_progress_shows_the_loss_scale_and_the_skipped_steps():
+    torch_or_skip()
+    import io
+
+    X, y = blobs(64)
+    out = io.StringIO()
+    xpnet.Network([12, 8, 3], backend="torch", seed=0, precision="16-mixed").fit(
+        X, y, epochs=1, batch_size=16, stream=out)
+    assert "loss_scale 65536  skipped_steps 0  lr" in out.getvalue()
+
+
 def test_an_epoch_of_skipped_steps_is_divergence(monkeypatch):
     torch_or_skip()
     monkeypatch.setattr(LossScale, "INITIAL", 2.0 ** 120)   # far more halvings than steps

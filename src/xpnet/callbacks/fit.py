@@ -104,7 +104,7 @@ class Progress(Callback):
                         *(k for k in logs if k not in STANDARD_LOGS)):
                 value = logs[key]
                 if isinstance(value, (int, float)) and not math.isnan(value):
-                    parts.append(f"{key} {value:.4f}")
+                    parts.append(f"{key} {_figure(key, value)}")
             parts += [f"lr {logs['learning_rate']:.3g}", f"{logs['seconds']:.1f}s"]
             print("  ".join(parts), file=self.stream, flush=True)
         return False
@@ -120,3 +120,11 @@ class Progress(Callback):
     def message(self, text: str) -> None:
         if self.enabled:
             print(text, file=self.stream, flush=True)
+
+
+def _figure(key: str, value: float) -> str:
+    """A logged figure as a progress line shows it: counts (``skipped_steps``) and whole numbers
+    from 2 up (a loss scale) as they are, the rest to four decimals."""
+    if float(value).is_integer() and (key.endswith("_steps") or abs(value) >= 2):
+        return str(int(value))
+    return f"{value:.4f}"
