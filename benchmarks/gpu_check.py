@@ -47,7 +47,7 @@ GRACE_S = float(os.environ.get("XPNET_GPU_CHECK_GRACE", "15"))
 HANG = [PY, "-c", "print('started', flush=True); import time; time.sleep(3600)"]
 
 
-GPU_TEST_CASES = 492
+GPU_TEST_CASES = 496
 """How many cases ``pytest tests -k "cupy or cuda"`` collects (the gpu_tests step's estimate
 rests on it; ``tests/test_gpu_check.py`` counts them again)."""
 

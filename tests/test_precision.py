@@ -119,6 +119,39 @@ def test_gradients_match_float32_autograd_to_the_compute_dtypes_epsilon(policy, 
     assert max(errors) > 20 * np.finfo(np.float32).eps   # not float32 GEMMs after all
 
 
+@pytest.fixture(params=["torch", "torch:cuda", "cupy"])
+def low_backend(request):
+    """The backends that declare low-precision dtypes, where they run (the GPU ones skip here)."""
+    from conftest import _backend_or_skip
+
+    return _backend_or_skip(request.param)
+
+
+@pytest.mark.parametrize("policy", MIXED)
+def test_each_backend_with_the_dtype_matches_its_float32_step(low_backend, policy):
+    """On every backend that declares the compute dtype (torch on the CPU and CUDA, CuPy's
+    float16): the mixed gradients against the same backend's float32 ones, to the bound above,
+    and a short fit that learns, with the float16 policy's loss scale logged."""
+    compute = precision.get(policy).compute
+    if compute not in low_backend.low_precision:
+        pytest.skip(f"{low_backend.name} has no {compute}")
+    X, y = blobs(128, 20, 5)
+    net = xpnet.Network([20, 48, 32, 5], backend=low_backend, seed=1, precision=policy)
+    ref = net.to(precision="32")
+    _, grads, _ = net.loss_and_grads(*net.prepare(X, y), training=False)
+    _, want, _ = ref.loss_and_grads(*ref.prepare(X, y), training=False)
+    u = float(np.finfo(np.float16).eps / 2) if compute == "float16" else 2.0 ** -8
+    for name, g in grads.items():
+        assert g.dtype == net.dtype, name
+        err = np.linalg.norm(to_numpy(g) - to_numpy(want[name])) / \
+            np.linalg.norm(to_numpy(want[name]))
+        assert err <= 6 * 3 * u, (name, err)
+    h = net.fit(X, y, epochs=3, batch_size=32, optimizer="momentum", learning_rate=0.05,
+                progress=False)
+    assert h.loss[-1] < h.loss[0]
+    assert ("loss_scale" in h.extras) == (policy == "16-mixed")
+
+
 def test_float32_policy_matches_autograd_to_float32_rounding():
     torch = torch_or_skip()
     X, y = blobs(64, 10, 3)
