@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from . import precision as precision_module
-from .backend import BACKENDS, Backend, BackendError, resolve
+from .backend import BACKENDS, Backend, BackendError, cpu_bf16_units, resolve
 from .model import Model
 from .optim import SGD
 from .step import TrainingStep, batch_bounds, gemm_flops
@@ -104,8 +104,6 @@ def machine() -> dict[str, Any]:
                f"kernels, {info['num_threads']} threads)"
     except (ImportError, StopIteration):
         pass
-    from .backend import cpu_bf16_units
-
     return {"cpu": cpu, "cores": cores, "blas": blas, "numpy": np.__version__,
             "bf16_units": cpu_bf16_units()}
 
