@@ -91,8 +91,8 @@ class Mixed:
     """A mixed policy bound to a backend: the casts a step makes, with the compute dtype
     ``compute`` and the master dtype ``master`` (the parameters')."""
 
-    def __init__(self, policy: Policy, compute: Any, master: Any):
-        self.policy, self.compute, self.master = policy, compute, master
+    def __init__(self, compute: Any, master: Any):
+        self.compute, self.master = compute, master
 
     def lower(self, xp: Any, A: Array) -> Array:
         """``A`` in the compute dtype (as it is when it already is)."""
@@ -126,7 +126,7 @@ def bind(policy: Policy, backend: Backend, master: Any) -> Mixed | None:
     if master != backend.xp.float32:
         raise ValueError(f"precision={policy.name!r} keeps float32 master weights: use "
                          "dtype='float32'")
-    return Mixed(policy, compute, master)
+    return Mixed(compute, master)
 
 
 class LossScale:
